@@ -1,0 +1,24 @@
+export { type Address, addressToString, type InetAddress, type UnixAddress } from './address';
+export { type ConnectOptions, connect } from './connect';
+export { type ConnectSockOptions, connectSock, DEFAULT_CONNECT_TIMEOUT } from './connect-sock';
+export {
+  Connection,
+  ConnectionAbortedError,
+  type ConnectionOptions,
+  DEFAULT_BUFFER_AGE_LIMIT,
+  DEFAULT_READER_BUFFER_SIZE,
+} from './connection';
+export * from './errors';
+export { EOF, Reader, type ReadUntilOptions, type ShortRead } from './reader';
+export { Socket } from './socket';
+export { Tcp } from './tcp';
+export {
+  toFile,
+  toHostAndPort,
+  toInetAddress,
+  toUnixAddress,
+  type ViaLocalOptions,
+  WhereToConnect,
+} from './where-to-connect';
+export { CLOSE_FORCE_AFTER, withConnection } from './with-connection';
+export { type BufferAgeLimit, Writer, type WriterCloseOptions } from './writer';

@@ -1,0 +1,83 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import { ByteQueue } from './byte-queue';
+import type { FrameDecoder } from './frame-decoder';
+
+/**
+ * The one piece of operator plumbing behind every framing operator: each subscription gets its own
+ * queue and its own decoder from `createDecoder`, so no state is shared between subscriptions.
+ * Every chunk is queued and as many frames as it completes are emitted; at the source's completion
+ * the decoder's last frame, if any, is emitted before completing. A decoder that throws (a frame too
+ * long, a truncated frame) becomes the error notification, and the bytes held are dropped.
+ *
+ * Chunks are queued without copying: a frame lying inside one chunk is a view of it, so a producer
+ * must not overwrite a chunk after emitting it (sockets and streams never do). Strings are encoded
+ * with `encoding`; anything other than a `Uint8Array` or a string is a `TypeError` notification.
+ */
+export function decodeWith<T>(
+  createDecoder: () => FrameDecoder<T>,
+  encoding: BufferEncoding = 'utf8',
+): OperatorFunction<Uint8Array | string, T> {
+  return (source) =>
+    new Observable<T>((subscriber) => {
+      const queue = new ByteQueue();
+      const decoder = createDecoder();
+
+      /** Emits every frame the queue holds; false once the subscriber is closed (error or unsubscribe). */
+      const drain = (): boolean => {
+        for (;;) {
+          let frame: T | undefined;
+          try {
+            frame = decoder.decode(queue);
+          } catch (error) {
+            queue.clear();
+            subscriber.error(error);
+            return false;
+          }
+          if (frame === undefined) return !subscriber.closed;
+          subscriber.next(frame);
+          // A consumer such as take(n) may have unsubscribed during next.
+          if (subscriber.closed) return false;
+        }
+      };
+
+      const subscription = source.subscribe({
+        next: (chunk) => {
+          // A synchronous source keeps emitting until its subscribe call returns, even after an error.
+          if (subscriber.closed) return;
+          if (chunk instanceof Uint8Array) {
+            queue.push(
+              Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength),
+            );
+          } else if (typeof chunk === 'string') {
+            queue.push(Buffer.from(chunk, encoding));
+          } else {
+            queue.clear();
+            subscriber.error(new TypeError(`expected a Uint8Array or a string chunk, got ${typeof chunk}`));
+            return;
+          }
+          drain();
+        },
+        error: (error) => {
+          queue.clear();
+          subscriber.error(error);
+        },
+        complete: () => {
+          if (subscriber.closed || !drain()) return;
+          let last: T | undefined;
+          try {
+            last = decoder.finish(queue);
+          } catch (error) {
+            queue.clear();
+            subscriber.error(error);
+            return;
+          }
+          if (last !== undefined) subscriber.next(last);
+          subscriber.complete();
+        },
+      });
+      return () => {
+        subscription.unsubscribe();
+        queue.clear();
+      };
+    });
+}

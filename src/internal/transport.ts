@@ -1,0 +1,31 @@
+/**
+ * What a Reader and a Writer need from the byte stream beneath them. A Node socket is one
+ * (`socket-transport.ts`, the only place that touches `net.Socket` events); the in-memory pair of
+ * `rx-tcp/testing` is another, so that both run the very same Reader and Writer code.
+ */
+export interface Transport {
+  /** Bytes handed to `write` that have not reached the operating system (or the peer) yet. */
+  readonly writableLength: number;
+  /** Queues `chunk`; `done` runs, in order, once it reached the OS or failed. */
+  write(chunk: Uint8Array, done: (error?: Error | null) => void): void;
+  /** Sends FIN after every queued chunk; `done` runs once it is sent, or with the error if it cannot be. */
+  end(done: (error?: Error | null) => void): void;
+  /** Stops delivering data (and, for a socket, reading it: the peer then feels the pushback). */
+  pause(): void;
+  resume(): void;
+  /** Closes at once, dropping what is queued. Safe to call more than once. */
+  destroy(): void;
+  /** Starts delivering events to `listener`. Called once. */
+  start(listener: TransportListener): void;
+}
+
+/** The events of a {@link Transport}. `onClose` is the last one, and comes exactly once. */
+export interface TransportListener {
+  onData(chunk: Buffer): void;
+  /** The peer sent FIN. */
+  onEnd(): void;
+  /** The connection failed (a reset, a broken pipe, …). `onClose` follows. */
+  onError(error: Error): void;
+  /** Fully closed; every listener the transport added is removed by now. */
+  onClose(): void;
+}

@@ -1,0 +1,65 @@
+import { isIP } from 'node:net';
+import { MAX_UNIX_PATH_BYTES } from '../address';
+
+// Argument checks shared by every public entry point: each throws at the call, synchronously,
+// quoting the bad value.
+
+/** Throws unless `port` is an integer in `min`..65535. */
+export function checkPort(where: string, port: unknown, min = 1): number {
+  if (typeof port !== 'number') throw new TypeError(`${where}: port must be a number, got ${describe(port)}`);
+  if (!Number.isInteger(port) || port < min || port > 65535) {
+    throw new RangeError(`${where}: port must be an integer in ${min}..65535, got ${port}`);
+  }
+  return port;
+}
+
+/** Throws unless `host` is a non-empty string. */
+export function checkHost(where: string, host: unknown): string {
+  if (typeof host !== 'string') throw new TypeError(`${where}: host must be a string, got ${describe(host)}`);
+  if (host.length === 0) throw new RangeError(`${where}: host must not be empty, got ""`);
+  return host;
+}
+
+/** Throws unless `host` is an IPv4 or IPv6 literal. */
+export function checkIpLiteral(where: string, what: string, host: unknown): string {
+  if (typeof host !== 'string' || isIP(host) === 0) {
+    throw new TypeError(`${where}: ${what} must be an IPv4 or IPv6 address literal, got ${describe(host)}`);
+  }
+  return host;
+}
+
+/** Throws unless `path` is a non-empty string that fits a Unix socket address. */
+export function checkUnixPath(where: string, path: unknown): string {
+  if (typeof path !== 'string') throw new TypeError(`${where}: path must be a string, got ${describe(path)}`);
+  if (path.length === 0) throw new RangeError(`${where}: path must not be empty, got ""`);
+  const bytes = Buffer.byteLength(path);
+  if (bytes > MAX_UNIX_PATH_BYTES) {
+    throw new RangeError(
+      `${where}: path is ${bytes} bytes, longer than the ${MAX_UNIX_PATH_BYTES} a Unix socket allows: ${JSON.stringify(path)}`,
+    );
+  }
+  return path;
+}
+
+/** A short, quoted rendering of a bad argument for an error message. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === null || typeof value !== 'object') return String(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/** Throws unless `value` is a number >= `min` (or, with `allowInfinity`, `Infinity`). */
+export function checkNumber(where: string, name: string, value: unknown, min = 0, integer = false): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) {
+    throw new TypeError(`${where}: ${name} must be a number, got ${describe(value)}`);
+  }
+  if (value < min || (integer && !Number.isInteger(value))) {
+    throw new RangeError(`${where}: ${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${value}`);
+  }
+  return value;
+}

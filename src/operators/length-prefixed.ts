@@ -1,0 +1,55 @@
+import type { OperatorFunction } from 'rxjs';
+import { checkOneOf, checkPositiveInteger } from '../internal/check-option';
+import { decodeWith } from '../internal/decode-with';
+import { LengthPrefixDecoder } from '../internal/length-prefix-decoder';
+import { DEFAULT_MAX_FRAME_LENGTH, MAX_LIMIT } from '../internal/limits';
+
+/** Options of {@link lengthPrefixed}, and of its encoder {@link encodeLengthPrefixed}. */
+export interface LengthPrefixedOptions {
+  /** Size of the length header, in bytes: `1`, `2` or `4`. Default: `4`. */
+  headerBytes?: 1 | 2 | 4;
+  /** Byte order of the length header. Default: `'big'` (network order). */
+  endian?: 'big' | 'little';
+  /**
+   * The longest payload accepted, in bytes, the header excluded. A header announcing more is a
+   * `FrameTooLongError` at once, before any of the payload is buffered. Default: `16777216` (16 MiB).
+   */
+  maxFrameLength?: number;
+}
+
+/**
+ * Splits a byte stream into length-prefixed frames, whatever the chunking.
+ *
+ * Each frame on the wire is an unsigned integer of `headerBytes` bytes in `endian` order, giving the
+ * length of the payload that follows (the header not counted); the operator emits each payload as a
+ * `Buffer`. {@link encodeLengthPrefixed} with the same options produces this format.
+ *
+ * The announced length is checked as soon as the header is in: one above `maxFrameLength` (a 4 GiB
+ * prefix, say) fails the stream with a `FrameTooLongError` carrying the limit and the announced
+ * length, so memory never exceeds one allowed frame. A stream completing inside a frame, header
+ * included, fails with a `TruncatedFrameError` carrying the bytes of the partial frame (header
+ * included) and, once the header is in, the length of the whole frame.
+ *
+ * ```ts
+ * import { from } from 'rxjs';
+ * import { lengthPrefixed } from 'rx-tcp/operators';
+ *
+ * from([Uint8Array.of(0, 2, 0x68), Uint8Array.of(0x69, 0, 0)])
+ *   .pipe(lengthPrefixed({ headerBytes: 2, maxFrameLength: 1024 }))
+ *   .subscribe((frame) => console.log(JSON.stringify(frame.toString())));
+ * // "hi"
+ * // ""
+ * ```
+ *
+ * @param options.headerBytes Size of the length header: `1`, `2` or `4`. Default: `4`.
+ * @param options.endian Byte order of the header, `'big'` or `'little'`. Default: `'big'`.
+ * @param options.maxFrameLength The longest payload, in bytes. Default: `16777216`.
+ * @return A function that returns an Observable of the payloads of the source's frames.
+ */
+export function lengthPrefixed(options: LengthPrefixedOptions = {}): OperatorFunction<Uint8Array, Buffer> {
+  const { headerBytes = 4, endian = 'big', maxFrameLength = DEFAULT_MAX_FRAME_LENGTH } = options;
+  checkOneOf('lengthPrefixed', 'headerBytes', headerBytes, [1, 2, 4]);
+  checkOneOf('lengthPrefixed', 'endian', endian, ['big', 'little']);
+  checkPositiveInteger('lengthPrefixed', 'maxFrameLength', maxFrameLength, MAX_LIMIT);
+  return decodeWith(() => new LengthPrefixDecoder({ headerBytes, endian, maxFrameLength }));
+}

@@ -1,0 +1,411 @@
+import { Observable, type Subscriber } from 'rxjs';
+import { ConcurrentReadError, ReaderClosedError } from './errors';
+import { ByteQueue } from './internal/byte-queue';
+import {
+  ContentsDecoder,
+  DelimiterDecoder,
+  ExactDecoder,
+  type FrameDecoder,
+  type ShortRead,
+} from './internal/frame-decoder';
+import type { Writer } from './writer';
+
+/**
+ * The value a pull read gives at end of stream, when no byte at all is left.
+ *
+ * ```ts
+ * import { firstValueFrom } from 'rxjs';
+ * import { EOF, type Reader } from 'rx-tcp';
+ *
+ * async function firstLine(reader: Reader): Promise<string | undefined> {
+ *   const line = await firstValueFrom(reader.readLine());
+ *   return line === EOF ? undefined : line;
+ * }
+ * ```
+ */
+export const EOF: unique symbol = Symbol('rx-tcp.EOF');
+/** The type of {@link EOF}. */
+export type EOF = typeof EOF;
+
+export type { ShortRead };
+
+/** Options of {@link Reader.readUntil}. */
+export interface ReadUntilOptions {
+  /** Keep the delimiter at the end of the returned bytes. Default `false`. */
+  keepDelimiter?: boolean;
+  /**
+   * The most bytes (delimiter excluded) to wait for; beyond it the read fails with a
+   * `FrameTooLongError` and the bytes stay unread. Default `Infinity`.
+   */
+  max?: number;
+}
+
+/** What a Reader reads from: the connection's transport, seen from the reading side. */
+export interface ReaderSource {
+  pause(): void;
+  resume(): void;
+  /** The Reader was closed by its user; returns what `close()` returns. */
+  readerClosed(): Observable<void>;
+}
+
+/** One consumption at a time: a push subscription, a pull read, `lines()` or `transfer()`. */
+interface Consumer {
+  /** Called whenever bytes were queued or the stream reached a terminal state. */
+  pump(): void;
+  /** True while the consumer takes whatever arrives (then the socket is never paused for it). */
+  hungry: boolean;
+  /** For a push subscriber: takes a chunk directly when nothing is queued, skipping the queue. */
+  direct?: (chunk: Buffer) => void;
+}
+
+const NEWLINE = Buffer.from('\n');
+/** A chunk decoder: each frame is whatever arrived next, uncopied. */
+const CHUNKS: FrameDecoder<Buffer> = { decode: (queue) => queue.shift(), finish: () => undefined };
+
+/**
+ * The receiving side of a connection: an `Observable<Buffer>` of received chunks, plus Async's
+ * pull reads (`readLine`, `readUntil`, `reallyRead`, `contents`, `lines`, `transfer`).
+ *
+ * One consumer at a time, as in Async: a second subscription or pull read made while another is
+ * active fails with a `ConcurrentReadError`. Bytes that arrive while nobody reads are kept (never
+ * dropped) up to `readerBufferSize`; past it the socket is paused, so a slow consumer slows the
+ * peer down instead of growing memory. The reader completes at the peer's FIN (our writer stays
+ * usable: half-close) and errors on a reset, after every byte received before it was delivered.
+ *
+ * Pull reads are one-value Observables; unsubscribing from one before it emits leaves the bytes in
+ * place for the next read.
+ *
+ * ```ts
+ * import { firstValueFrom } from 'rxjs';
+ * import { connect, toHostAndPort, EOF } from 'rx-tcp';
+ *
+ * const { reader, writer } = await firstValueFrom(connect(toHostAndPort('127.0.0.1', 6379)));
+ * writer.write('PING\r\n');
+ * const reply = await firstValueFrom(reader.readLine());
+ * console.log(reply === EOF ? 'closed' : reply); // +PONG
+ * await firstValueFrom(writer.close());
+ * await firstValueFrom(reader.close());
+ * ```
+ */
+export class Reader extends Observable<Buffer> {
+  private readonly queue = new ByteQueue();
+  private state: 'open' | 'ended' | 'failed' | 'closed' = 'open';
+  private failure: unknown;
+  private consumer: Consumer | null = null;
+  private paused = false;
+  private closeResult: Observable<void> | undefined;
+
+  /** @internal */
+  constructor(
+    private readonly input: ReaderSource,
+    /** How many unread bytes are held before the socket is paused. */
+    readonly bufferSize: number,
+  ) {
+    super((subscriber) => this.subscribeChunks(subscriber));
+  }
+
+  /** Bytes received and not read yet. */
+  get bytesBuffered(): number {
+    return this.queue.length;
+  }
+
+  /** True once `close()` was called. */
+  get isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** The next chunk received (whatever is first in line), or `EOF`. */
+  read(): Observable<Buffer | EOF> {
+    return this.pull(CHUNKS);
+  }
+
+  /**
+   * The next line, as a UTF-8 string without its line ending: splits on `\n`, strips one `\r`
+   * before it, and returns an unterminated last line as it is; `EOF` at end of stream.
+   */
+  readLine(): Observable<string | EOF> {
+    return this.pull(
+      new DelimiterDecoder(NEWLINE, {
+        keepDelimiter: false,
+        maxFrameLength: Number.POSITIVE_INFINITY,
+        stripCarriageReturn: true,
+      }),
+      toUtf8,
+    );
+  }
+
+  /**
+   * The bytes up to the next `delimiter` (removed from the stream; kept in the result with
+   * `keepDelimiter`), the bytes left at end of stream if no delimiter comes, or `EOF`.
+   * @param delimiter A non-empty byte sequence or string (UTF-8).
+   * @param options `keepDelimiter` (default `false`), `max` (default `Infinity`).
+   */
+  readUntil(delimiter: string | Uint8Array, options: ReadUntilOptions = {}): Observable<Buffer | EOF> {
+    const { keepDelimiter = false, max = Number.POSITIVE_INFINITY } = options;
+    const bytes = typeof delimiter === 'string' ? Buffer.from(delimiter) : Buffer.from(delimiter);
+    if (bytes.length === 0) throw new RangeError(`readUntil: the delimiter must not be empty, got ${JSON.stringify(delimiter)}`);
+    if (!(max > 0) || (max !== Number.POSITIVE_INFINITY && !Number.isInteger(max))) {
+      throw new RangeError(`readUntil: max must be a positive integer or Infinity, got ${max}`);
+    }
+    return this.pull(
+      new DelimiterDecoder(bytes, { keepDelimiter, maxFrameLength: max, stripCarriageReturn: false }),
+    );
+  }
+
+  /**
+   * Exactly `n` bytes; at end of stream after fewer, `{ short: true, data }`; `EOF` if none came.
+   * @param n A positive integer.
+   */
+  reallyRead(n: number): Observable<Buffer | ShortRead | EOF> {
+    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`reallyRead: n must be a positive integer, got ${n}`);
+    return this.pull(new ExactDecoder(n));
+  }
+
+  /** Everything until end of stream, as one Buffer (empty if nothing came). */
+  contents(): Observable<Buffer> {
+    return this.pull(new ContentsDecoder(), undefined, Buffer.alloc(0)) as Observable<Buffer>;
+  }
+
+  /** Every remaining line, as UTF-8 strings (see {@link Reader.readLine}); completes at end of stream. */
+  lines(): Observable<string> {
+    return new Observable<string>((subscriber) =>
+      this.attach(
+        new DelimiterDecoder(NEWLINE, {
+          keepDelimiter: false,
+          maxFrameLength: Number.POSITIVE_INFINITY,
+          stripCarriageReturn: true,
+        }),
+        subscriber,
+        false,
+        toUtf8,
+      ),
+    );
+  }
+
+  /**
+   * Moves every chunk (mapped by `f` if given) into `writer`, with pushback: the next chunk is
+   * taken only once the writer's unflushed bytes are below this reader's buffer size, so a proxy
+   * or an echo built on it holds bounded memory whatever the peers do. Completes at end of stream
+   * (the writer is left open); errors if the stream or the writer fails.
+   *
+   * ```ts
+   * import { Server, onPortChosenByOs } from 'rx-tcp';
+   *
+   * Server.create(onPortChosenByOs, (_address, reader, writer) => reader.transfer(writer)).subscribe();
+   * ```
+   */
+  transfer(writer: Writer, f?: (chunk: Buffer) => string | Uint8Array): Observable<void> {
+    return new Observable<void>((subscriber) => {
+      if (!this.claim(subscriber)) return undefined;
+      let waiting: { unsubscribe(): void } | undefined;
+      const consumer: Consumer = {
+        hungry: true,
+        pump: () => {
+          while (this.consumer === consumer && waiting === undefined && this.queue.length > 0) {
+            const chunk = this.queue.shift()!;
+            writer.write(f === undefined ? chunk : f(chunk));
+            if (writer.bytesToWrite >= this.bufferSize) {
+              consumer.hungry = false;
+              waiting = writer.flushed().subscribe({
+                next: () => {
+                  waiting = undefined;
+                  consumer.hungry = true;
+                  consumer.pump();
+                  this.regulate();
+                },
+                error: (error) => {
+                  this.release(consumer);
+                  subscriber.error(error);
+                },
+              });
+            }
+          }
+          if (this.consumer === consumer && waiting === undefined && this.queue.length === 0) {
+            this.settle(consumer, subscriber, undefined);
+          }
+        },
+      };
+      this.consumer = consumer;
+      consumer.pump();
+      this.regulate();
+      return () => {
+        waiting?.unsubscribe();
+        this.release(consumer);
+      };
+    });
+  }
+
+  /**
+   * Stops reading and drops what is buffered; whatever arrives later is discarded. Idempotent:
+   * every call returns the same Observable, which completes once the reader's side is released (and,
+   * if the writer is closed already, once the connection is). A read still waiting gets `EOF`, a
+   * subscriber completes, and later reads fail with a `ReaderClosedError`.
+   */
+  close(): Observable<void> {
+    if (this.closeResult === undefined) {
+      this.state = 'closed';
+      this.queue.clear();
+      this.consumer?.pump();
+      this.closeResult = this.input.readerClosed();
+      this.regulate();
+    }
+    return this.closeResult;
+  }
+
+  /** @internal Bytes from the transport. */
+  push(chunk: Buffer): void {
+    if (this.state !== 'open') return;
+    const consumer = this.consumer;
+    if (consumer?.direct !== undefined && this.queue.length === 0) {
+      consumer.direct(chunk);
+    } else {
+      this.queue.push(chunk);
+      consumer?.pump();
+    }
+    this.regulate();
+  }
+
+  /** @internal The peer's FIN. */
+  end(): void {
+    if (this.state !== 'open') return;
+    this.state = 'ended';
+    this.consumer?.pump();
+  }
+
+  /** @internal The connection failed or was torn down under the reader. */
+  fail(error: unknown): void {
+    if (this.state !== 'open') return;
+    this.state = 'failed';
+    this.failure = error;
+    this.consumer?.pump();
+  }
+
+  /** @internal True once the peer's FIN was received. */
+  get ended(): boolean {
+    return this.state === 'ended';
+  }
+
+  private subscribeChunks(subscriber: Subscriber<Buffer>) {
+    if (!this.claim(subscriber)) return undefined;
+    const consumer = this.consumerFor(CHUNKS, subscriber, false, undefined, undefined);
+    consumer.direct = (chunk) => subscriber.next(chunk);
+    return this.activate(consumer);
+  }
+
+  /** A one-value read: the first frame `decoder` cuts, or `EOF` (or `atEnd`) at end of stream. */
+  private pull<F, T = F>(decoder: FrameDecoder<F>, map?: (frame: F) => T, atEnd: T | EOF = EOF) {
+    return new Observable<T | EOF>((subscriber) => this.attach(decoder, subscriber, true, map, atEnd));
+  }
+
+  private attach<F, T>(
+    decoder: FrameDecoder<F>,
+    subscriber: Subscriber<T | EOF>,
+    once: boolean,
+    map?: (frame: F) => T,
+    atEnd?: T | EOF,
+  ) {
+    if (!this.claim(subscriber)) return undefined;
+    return this.activate(this.consumerFor(decoder, subscriber, once, map, atEnd));
+  }
+
+  private activate(consumer: Consumer) {
+    this.consumer = consumer;
+    consumer.pump();
+    this.regulate();
+    return () => this.release(consumer);
+  }
+
+  /** Checks that `subscriber` may read now; errors it otherwise. */
+  private claim(subscriber: Subscriber<unknown>): boolean {
+    if (this.consumer !== null) {
+      subscriber.error(new ConcurrentReadError());
+      return false;
+    }
+    if (this.state === 'closed') {
+      subscriber.error(new ReaderClosedError());
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * The consumer that cuts frames with `decoder` and emits them (mapped); `once` completes it after
+   * the first frame. At end of stream the decoder's last frame is emitted, then, for a one-value
+   * read that got nothing, `atEnd`.
+   */
+  private consumerFor<F, T>(
+    decoder: FrameDecoder<F>,
+    subscriber: Subscriber<T | EOF>,
+    once: boolean,
+    map: ((frame: F) => T) | undefined,
+    atEnd: T | EOF | undefined,
+  ): Consumer {
+    const emit = (frame: F) => subscriber.next(map === undefined ? (frame as unknown as T) : map(frame));
+    const consumer: Consumer = {
+      hungry: true,
+      pump: () => {
+        try {
+          while (this.consumer === consumer) {
+            const frame = decoder.decode(this.queue);
+            if (frame === undefined) break;
+            if (once) this.release(consumer);
+            emit(frame);
+            if (once) {
+              subscriber.complete();
+              return;
+            }
+          }
+          if (this.consumer !== consumer || this.state === 'open') return;
+          if (this.state === 'ended') {
+            const last = decoder.finish(this.queue);
+            this.release(consumer);
+            if (last !== undefined) emit(last);
+            else if (once) subscriber.next(atEnd as T | EOF);
+            subscriber.complete();
+          } else {
+            this.settle(consumer, subscriber, once ? (atEnd as T | EOF) : undefined);
+          }
+        } catch (error) {
+          this.release(consumer);
+          subscriber.error(error);
+        }
+      },
+    };
+    return consumer;
+  }
+
+  /** Ends `consumer` on a failed or closed reader; on a closed one a one-value read gets `atEnd`. */
+  private settle<T>(consumer: Consumer, subscriber: Subscriber<T>, atEnd: T | undefined): void {
+    if (this.state === 'open') return;
+    this.release(consumer);
+    if (this.state === 'failed') {
+      subscriber.error(this.failure);
+      return;
+    }
+    if (atEnd !== undefined) subscriber.next(atEnd);
+    subscriber.complete();
+  }
+
+  private release(consumer: Consumer): void {
+    if (this.consumer !== consumer) return;
+    this.consumer = null;
+    this.regulate();
+  }
+
+  /**
+   * Pauses the socket while too many bytes wait unread and nobody is waiting for more; resumes it
+   * otherwise. A closed reader keeps the socket flowing so that what arrives can be discarded.
+   */
+  private regulate(): void {
+    const pause =
+      this.state === 'open' && this.queue.length >= this.bufferSize && !(this.consumer?.hungry ?? false);
+    if (pause === this.paused) return;
+    this.paused = pause;
+    if (pause) this.input.pause();
+    else this.input.resume();
+  }
+}
+
+function toUtf8(frame: Buffer): string {
+  return frame.toString('utf8');
+}

@@ -1,0 +1,384 @@
+import { asapScheduler, asyncScheduler, type Observable, type Observer, type SchedulerLike, type Subscription } from 'rxjs';
+import { BufferAgeLimitError, ConsumerLeftError, WriterClosedError } from './errors';
+import { Outcome } from './internal/outcome';
+import type { Transport } from './internal/transport';
+
+/** How long written bytes may wait unflushed: milliseconds, or `'unlimited'`. */
+export type BufferAgeLimit = number | 'unlimited';
+
+/** Options of {@link Writer.close}. */
+export interface WriterCloseOptions {
+  /**
+   * If flushing and sending FIN take longer than this many milliseconds, the connection is closed
+   * at once and the unflushed bytes are dropped. `'never'` waits for ever. Default `30_000`.
+   */
+  forceCloseAfter?: number | 'never';
+}
+
+/** @internal What the writer tells the connection that owns its transport. */
+export interface WriterOwner {
+  /** FIN was sent (or the writer gave up): the writer is done with the transport. */
+  writerFinished(failure: unknown): void;
+  /** The writer failed (buffer age limit, abort): the connection must be torn down. */
+  writerAborted(failure: unknown): void;
+}
+
+/** Writes at least this long skip the coalescing buffer and go to the transport uncopied. */
+const LARGE_WRITE = 16 * 1024;
+/** Size of the coalescing buffer. */
+const BUFFER_SIZE = 64 * 1024;
+/** Below this, a flush copies the buffered bytes out and keeps the buffer; above, hands the buffer over. */
+const COPY_OUT_BELOW = 4 * 1024;
+/** How many of the waiting bytes a `BufferAgeLimitError` quotes. */
+const QUOTED_BYTES = 32;
+const NEWLINE = Buffer.from('\n');
+
+/** A chunk handed to the transport while it was backed up, kept for the buffer-age check. */
+interface Waiting {
+  chunk: Uint8Array;
+  /** Total bytes handed to the transport once this chunk was. */
+  end: number;
+  /** When it was handed over, by the scheduler's clock. */
+  at: number;
+}
+
+/**
+ * The sending side of a connection: Async's buffered writer, as an RxJS `Observer`.
+ *
+ * `next` writes, `complete` closes (flush, then FIN) and `error` aborts the connection, so
+ * `source$.subscribe(writer)` pipes a stream into the socket. Small writes made in one tick are
+ * copied into one buffer and handed to the operating system together, at the end of the tick or
+ * when the buffer fills: one system call for many messages, which is where most of the speed of a
+ * chatty protocol comes from. A `Uint8Array` smaller than 16 KiB is copied, so the caller may reuse
+ * it as soon as `write` returns; a larger one is passed through without a copy and must not be
+ * changed until `flushed()` emits. No byte is reordered or lost.
+ *
+ * When written bytes wait unflushed longer than `bufferAgeLimit` (a peer that stopped reading),
+ * the writer fails with a `BufferAgeLimitError` and the connection is closed; the error is the
+ * error of `flushed()` and `close()`, never an uncaught exception.
+ *
+ * ```ts
+ * import { firstValueFrom } from 'rxjs';
+ * import { connect, toHostAndPort } from 'rx-tcp';
+ *
+ * const { reader, writer } = await firstValueFrom(connect(toHostAndPort('127.0.0.1', 7000)));
+ * for (let i = 0; i < 1000; i++) writer.writeLine(`message ${i}`); // one system call, not 1000
+ * await firstValueFrom(writer.close()); // flushed, FIN sent
+ * await firstValueFrom(reader.close());
+ * ```
+ */
+export class Writer implements Observer<string | Uint8Array> {
+  /** Bytes given to `write` so far. */
+  bytesWritten = 0;
+
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  private failure: unknown;
+  private peerGone: unknown;
+  private buffer: Buffer | undefined;
+  private buffered = 0;
+  /** Bytes handed to the transport so far. */
+  private handed = 0;
+  private flushScheduled = false;
+  private flushWaiters: { target: number; outcome: Outcome }[] | undefined;
+  private waiting: Waiting[] | undefined;
+  private ageCheck: Subscription | undefined;
+  private forceClose: Subscription | undefined;
+  private readonly finished = new Outcome();
+  private left: Outcome | undefined;
+
+  /** @internal */
+  constructor(
+    private readonly transport: Transport,
+    private readonly owner: WriterOwner,
+    private readonly bufferAgeLimit: BufferAgeLimit,
+    /** Runs the buffer-age and force-close timers. */
+    private readonly scheduler: SchedulerLike = asyncScheduler,
+    /** Runs the end-of-tick flush. */
+    private readonly flushScheduler: SchedulerLike = asapScheduler,
+    /** @internal Sees every write as it is made (for `rx-tcp/testing`). */
+    private readonly tap?: (bytes: Uint8Array) => void,
+  ) {}
+
+  /** Bytes written that have not reached the operating system yet. */
+  get bytesToWrite(): number {
+    return this.buffered + this.transport.writableLength;
+  }
+
+  /** True once `close()` or `complete()` was called, or the writer failed. */
+  get isClosed(): boolean {
+    return this.state !== 'open' || this.failure !== undefined;
+  }
+
+  /**
+   * Emits (and completes) when the peer is gone: a reset or a broken pipe. Hot, replaying. That
+   * alone is not an error: writing afterwards is, through `flushed()` and `close()`.
+   */
+  get consumerLeft(): Observable<void> {
+    this.left ??= new Outcome();
+    if (this.peerGone !== undefined) this.left.resolve();
+    return this.left.asObservable();
+  }
+
+  /** Completes when the writer is closed (FIN sent, or forced), erroring if the writer failed. */
+  get closeFinished(): Observable<void> {
+    return this.finished.asObservable();
+  }
+
+  /**
+   * Queues `data` (a string is written as UTF-8) and returns at once.
+   * @throws WriterClosedError after `close()` or `complete()`: writing there is a bug of the caller.
+   */
+  write(data: string | Uint8Array): void {
+    if (this.state !== 'open') throw new WriterClosedError();
+    if (this.tap !== undefined) this.tap(typeof data === 'string' ? Buffer.from(data) : data);
+    if (this.failure !== undefined || this.peerGone !== undefined) {
+      this.lose(typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength);
+      return;
+    }
+    if (typeof data === 'string') this.writeString(data);
+    else this.writeBytes(data);
+  }
+
+  /** Writes `text` and a `\n`. */
+  writeLine(text: string): void {
+    if (this.tap !== undefined) {
+      this.write(`${text}\n`);
+    } else {
+      this.write(text);
+      this.write(NEWLINE);
+    }
+  }
+
+  /** `Observer.next`: writes `data`. */
+  next(data: string | Uint8Array): void {
+    this.write(data);
+  }
+
+  /** `Observer.complete`: closes the writer (flush, then FIN). */
+  complete(): void {
+    this.close();
+  }
+
+  /** `Observer.error`: aborts: drops what is unflushed and closes the connection at once. */
+  error(_reason: unknown): void {
+    if (this.finished.settled) return;
+    this.state = 'closed';
+    this.dropBuffer();
+    this.settleClose();
+    this.owner.writerAborted(undefined);
+  }
+
+  /**
+   * Emits once every byte written before the call reached the operating system; errors if the
+   * writer fails first. Hot: the flush happens whether or not it is subscribed.
+   */
+  flushed(): Observable<void> {
+    const outcome = new Outcome();
+    if (this.failure !== undefined) {
+      outcome.reject(this.failure);
+    } else {
+      this.flushNow();
+      const target = this.handed;
+      if (this.handed - this.transport.writableLength >= target) outcome.resolve();
+      else (this.flushWaiters ??= []).push({ target, outcome });
+    }
+    return outcome.asObservable();
+  }
+
+  /**
+   * Flushes, sends FIN and finishes; the reader stays usable (half-close). Idempotent: every call
+   * returns the same Observable, which completes when done, or errors if the writer failed.
+   * @param options `forceCloseAfter` (default `30_000` ms).
+   */
+  close(options: WriterCloseOptions = {}): Observable<void> {
+    const { forceCloseAfter = 30_000 } = options;
+    if (forceCloseAfter !== 'never' && !(typeof forceCloseAfter === 'number' && forceCloseAfter >= 0)) {
+      throw new RangeError(`close: forceCloseAfter must be a number >= 0 or 'never', got ${String(forceCloseAfter)}`);
+    }
+    if (this.state === 'open') {
+      this.state = 'closing';
+      if (this.failure !== undefined || this.peerGone !== undefined) {
+        this.finishClose();
+      } else {
+        this.flushNow();
+        this.transport.end((error) => {
+          if (error) this.transportFailed(error);
+          this.finishClose();
+        });
+        if (forceCloseAfter !== 'never' && this.state === 'closing') {
+          this.forceClose = this.scheduler.schedule(() => {
+            this.forceClose = undefined;
+            if (this.state !== 'closing') return;
+            this.dropBuffer();
+            this.state = 'closed';
+            this.settleClose();
+            this.owner.writerAborted(undefined);
+          }, forceCloseAfter);
+        }
+      }
+    }
+    return this.closeFinished;
+  }
+
+  /** @internal The connection failed beneath the writer (reset, broken pipe, torn down). */
+  transportFailed(error: unknown): void {
+    if (this.peerGone !== undefined) return;
+    this.peerGone = error;
+    this.left?.resolve();
+    const lost = this.buffered + this.transport.writableLength;
+    this.dropBuffer();
+    if (lost > 0) this.fail(new ConsumerLeftError(lost, error));
+  }
+
+  /** @internal The transport is closed: nothing more can be flushed. */
+  transportClosed(): void {
+    if (this.bytesToWrite > 0 || this.state === 'open') this.transportFailed(new Error('connection closed'));
+    if (this.state === 'closing') this.finishClose();
+  }
+
+  private writeString(text: string): void {
+    // 3 bytes per UTF-16 unit bound the UTF-8 length without measuring it first.
+    const bound = text.length * 3;
+    if (bound > BUFFER_SIZE - this.buffered) {
+      if (bound >= LARGE_WRITE) {
+        this.writeBytes(Buffer.from(text, 'utf8'));
+        return;
+      }
+      this.flushNow();
+    }
+    this.buffer ??= Buffer.allocUnsafe(BUFFER_SIZE);
+    const n = this.buffer.write(text, this.buffered);
+    this.buffered += n;
+    this.bytesWritten += n;
+    this.scheduleFlush();
+  }
+
+  private writeBytes(bytes: Uint8Array): void {
+    const n = bytes.byteLength;
+    if (n >= LARGE_WRITE) {
+      this.flushNow();
+      this.bytesWritten += n;
+      this.hand(bytes);
+      return;
+    }
+    if (n > BUFFER_SIZE - this.buffered) this.flushNow();
+    this.buffer ??= Buffer.allocUnsafe(BUFFER_SIZE);
+    this.buffer.set(bytes, this.buffered);
+    this.buffered += n;
+    this.bytesWritten += n;
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.flushScheduler.schedule(this.flushTask);
+  }
+
+  private readonly flushTask = () => {
+    this.flushScheduled = false;
+    this.flushNow();
+  };
+
+  /** Hands the buffered bytes to the transport. */
+  private flushNow(): void {
+    const n = this.buffered;
+    if (n === 0) return;
+    const buffer = this.buffer!;
+    let chunk: Buffer;
+    if (n < COPY_OUT_BELOW) {
+      chunk = Buffer.allocUnsafe(n);
+      buffer.copy(chunk, 0, 0, n);
+    } else {
+      chunk = buffer.subarray(0, n);
+      this.buffer = undefined;
+    }
+    this.buffered = 0;
+    this.hand(chunk);
+  }
+
+  private hand(chunk: Uint8Array): void {
+    this.handed += chunk.byteLength;
+    this.transport.write(chunk, this.afterWrite);
+    if (this.transport.writableLength > 0 && this.bufferAgeLimit !== 'unlimited') {
+      (this.waiting ??= []).push({ chunk, end: this.handed, at: this.scheduler.now() });
+      this.ageCheck ??= this.scheduler.schedule(this.checkAge, this.bufferAgeLimit);
+    }
+  }
+
+  private readonly afterWrite = (error?: Error | null) => {
+    if (error) {
+      this.transportFailed(error);
+      return;
+    }
+    const waiters = this.flushWaiters;
+    if (waiters === undefined) return;
+    const reached = this.handed - this.transport.writableLength;
+    while (waiters.length > 0 && waiters[0].target <= reached) waiters.shift()!.outcome.resolve();
+    if (waiters.length === 0) this.flushWaiters = undefined;
+  };
+
+  /** Fails the writer if the oldest byte still waiting was handed over `bufferAgeLimit` ago. */
+  private readonly checkAge = () => {
+    this.ageCheck = undefined;
+    const waiting = this.waiting;
+    if (waiting === undefined || this.finished.settled || this.failure !== undefined) return;
+    const reached = this.handed - this.transport.writableLength;
+    while (waiting.length > 0 && waiting[0].end <= reached) waiting.shift();
+    if (waiting.length === 0) {
+      this.waiting = undefined;
+      return;
+    }
+    const limit = this.bufferAgeLimit as number;
+    const oldest = waiting[0];
+    const age = this.scheduler.now() - oldest.at;
+    if (age < limit) {
+      this.ageCheck = this.scheduler.schedule(this.checkAge, limit - age);
+      return;
+    }
+    const unflushedOfOldest = oldest.end - reached;
+    const first = oldest.chunk.subarray(oldest.chunk.byteLength - unflushedOfOldest);
+    const quoted = Buffer.from(first.subarray(0, QUOTED_BYTES));
+    this.fail(new BufferAgeLimitError(limit, this.bytesToWrite, quoted));
+    this.dropBuffer();
+    if (this.state === 'open') this.state = 'closed';
+    this.settleClose();
+    this.owner.writerAborted(this.failure);
+  };
+
+  /** Counts a write made after the peer left: the code writing has now lost bytes. */
+  private lose(bytes: number): void {
+    this.bytesWritten += bytes;
+    if (this.failure === undefined) this.fail(new ConsumerLeftError(bytes, this.peerGone));
+  }
+
+  private fail(error: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = error;
+    const waiters = this.flushWaiters;
+    this.flushWaiters = undefined;
+    if (waiters !== undefined) for (const w of waiters) w.outcome.reject(error);
+  }
+
+  private finishClose(): void {
+    if (this.state === 'closed' && this.finished.settled) return;
+    this.state = 'closed';
+    this.settleClose();
+    this.owner.writerFinished(this.failure);
+  }
+
+  private settleClose(): void {
+    this.forceClose?.unsubscribe();
+    this.forceClose = undefined;
+    this.ageCheck?.unsubscribe();
+    this.ageCheck = undefined;
+    this.waiting = undefined;
+    if (this.failure !== undefined) this.finished.reject(this.failure);
+    else this.finished.resolve();
+  }
+
+  private dropBuffer(): void {
+    this.buffered = 0;
+    this.buffer = undefined;
+  }
+}
