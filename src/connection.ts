@@ -1,6 +1,6 @@
 import { asapScheduler, asyncScheduler, type Observable, of, type SchedulerLike } from 'rxjs';
 import type { Address } from './address';
-import { RxTcpError } from './errors';
+import { ConnectionAbortedError } from './errors';
 import { Outcome } from './internal/outcome';
 import type { Transport } from './internal/transport';
 import { checkNumber, describe } from './internal/validate';
@@ -29,13 +29,6 @@ export interface ConnectionOptions {
 export const DEFAULT_READER_BUFFER_SIZE = 128 * 1024;
 /** The default of `ConnectionOptions.bufferAgeLimit`. */
 export const DEFAULT_BUFFER_AGE_LIMIT = 120_000;
-
-/** The connection was torn down by our side (a forced close, an abort) while the reader still read. */
-export class ConnectionAbortedError extends RxTcpError {
-  constructor(cause?: unknown) {
-    super('ERR_RXTCP_CONNECTION_ABORTED', 'the connection was closed by this side while reading', { cause });
-  }
-}
 
 /** Throws at the call when a connection option is out of range. */
 export function checkConnectionOptions(where: string, options: ConnectionOptions): void {
@@ -106,7 +99,7 @@ export class Connection<A extends Address = Address> {
         writerAborted: (failure) => {
           this.writerDone = true;
           this.reader.fail(failure ?? new ConnectionAbortedError());
-          transport.destroy();
+          transport.abort();
         },
       },
       bufferAgeLimit,
@@ -164,9 +157,9 @@ export class Connection<A extends Address = Address> {
     return this.closing.asObservable();
   }
 
-  /** Tears the connection down at once, dropping unflushed bytes. */
+  /** Tears the connection down at once with a reset, dropping unflushed bytes. */
   destroy(): void {
-    this.transport.destroy();
+    this.transport.abort();
   }
 
   private readerClosed(): Observable<void> {

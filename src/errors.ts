@@ -46,6 +46,13 @@ export class ConnectInterruptedError extends RxTcpError {
   }
 }
 
+/** The connection was torn down by our side (a forced close, an abort) while the reader still read. */
+export class ConnectionAbortedError extends RxTcpError {
+  constructor(cause?: unknown) {
+    super('ERR_RXTCP_CONNECTION_ABORTED', 'the connection was closed by this side while reading', { cause });
+  }
+}
+
 /** A second consumer tried to read from a `Reader` while another was reading. */
 export class ConcurrentReadError extends RxTcpError {
   constructor() {

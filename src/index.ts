@@ -3,7 +3,6 @@ export { type ConnectOptions, connect } from './connect';
 export { type ConnectSockOptions, connectSock, DEFAULT_CONNECT_TIMEOUT } from './connect-sock';
 export {
   Connection,
-  ConnectionAbortedError,
   type ConnectionOptions,
   DEFAULT_BUFFER_AGE_LIMIT,
   DEFAULT_READER_BUFFER_SIZE,

@@ -18,10 +18,8 @@ const NO_LINES: string[] = [];
  * once and hands them out over the next calls, so it only suits a queue it owns (not the Reader's
  * pull reads, which must leave the bytes after one line in place).
  *
- * The limit counts bytes: exactly for single-byte encodings and for ASCII text; for other UTF-8 text
- * a line may be checked from its length in UTF-16 units only when that is conclusive (a line of u
- * units holds between u and 3u bytes, malformed bytes included), otherwise its chunk is re-split on
- * bytes.
+ * Each line is decoded on its own bytes, exactly as `DelimiterDecoder` frames would be, and the
+ * limit counts bytes exactly.
  */
 export class LineDecoder implements FrameDecoder<string> {
   /** Position from which the next search for `\n` starts: everything before it holds none. */
@@ -78,47 +76,71 @@ export class LineDecoder implements FrameDecoder<string> {
   /** Decodes `region`, whole lines each ending in `\n`, into `ready`. */
   private splitAhead(region: Buffer): void {
     const max = this.maxLineLength;
-    const text = region.toString(this.encoding);
-    const lines = text.split('\n');
-    lines.pop(); // the empty string after the final `\n`
-    // When as many UTF-16 units as bytes came out, every character was one byte and lengths are exact.
-    const exact = text.length === region.length;
-    for (let i = 0; i < lines.length; i++) {
-      let line = lines[i];
-      if (line.charCodeAt(line.length - 1) === CR) lines[i] = line = line.slice(0, -1);
-      if (line.length > max) {
-        if (exact) {
-          this.failure = new FrameTooLongError(max, line.length);
-          lines.length = i;
-          break;
-        }
-        this.splitAheadOnBytes(region);
-        return;
-      }
-      if (!exact && line.length * 3 > max) {
-        this.splitAheadOnBytes(region);
-        return;
-      }
-    }
-    this.ready = lines;
-    this.readyIndex = 0;
-  }
-
-  /** The exact, slower {@link splitAhead}, for lines whose byte length their text leaves in doubt. */
-  private splitAheadOnBytes(region: Buffer): void {
-    const max = this.maxLineLength;
+    const utf8 = this.encoding === 'utf8' || this.encoding === 'utf-8';
+    // V8 decodes UTF-8 an order of magnitude slower than Latin-1 once it meets one non-ASCII byte,
+    // and a chunk of text nearly always holds one. So the region is decoded as Latin-1, which keeps
+    // string offsets equal to byte offsets (making the limit exact), ASCII lines are sliced out of
+    // it, and only the lines holding a non-ASCII byte are decoded again, on their own, as UTF-8.
+    const text = region.toString(utf8 ? 'latin1' : this.encoding);
+    const finder = utf8 ? new NonAsciiFinder(region) : undefined;
+    let nonAscii = finder === undefined ? Number.POSITIVE_INFINITY : finder.next(0);
     const lines: string[] = [];
-    for (let start = 0; start < region.length; ) {
-      const at = region.indexOf(LF, start);
-      const end = at > start && region[at - 1] === CR ? at - 1 : at;
+    for (let start = 0; start < text.length; ) {
+      const at = text.indexOf('\n', start);
+      const end = at > start && text.charCodeAt(at - 1) === CR ? at - 1 : at;
       if (end - start > max) {
         this.failure = new FrameTooLongError(max, end - start);
         break;
       }
-      lines.push(region.toString(this.encoding, start, end));
+      if (nonAscii < at) {
+        lines.push(region.toString('utf8', start, end));
+        nonAscii = finder!.next(at + 1);
+      } else {
+        lines.push(text.slice(start, end));
+      }
       start = at + 1;
     }
     this.ready = lines;
     this.readyIndex = 0;
+  }
+}
+
+/**
+ * Finds the bytes above 0x7F of a buffer, four bytes at a time: Buffer has no search for a range of
+ * values, a regular expression over the Latin-1 text is two to three times slower, and `isAscii`
+ * costs a `subarray` per call.
+ */
+class NonAsciiFinder {
+  /** The whole aligned words of `bytes`: reading them needs a 4-byte aligned offset. */
+  private readonly words: Int32Array;
+  /** Offset in `bytes` of `words[0]`. */
+  private readonly wordsStart: number;
+  private readonly wordsEnd: number;
+
+  constructor(private readonly bytes: Buffer) {
+    this.wordsStart = Math.min((4 - (bytes.byteOffset & 3)) & 3, bytes.length);
+    const count = (bytes.length - this.wordsStart) >> 2;
+    this.words = new Int32Array(bytes.buffer, bytes.byteOffset + this.wordsStart, count);
+    this.wordsEnd = this.wordsStart + 4 * count;
+  }
+
+  /** The offset of the first byte above 0x7F at or after `from`, or Infinity. */
+  next(from: number): number {
+    const { bytes, words, wordsStart, wordsEnd } = this;
+    let i = from;
+    // Single bytes up to the next word boundary (or to the end, past the last whole word).
+    while (i < bytes.length && (i < wordsStart || i >= wordsEnd || ((i - wordsStart) & 3) !== 0)) {
+      if (bytes[i] & 0x80) return i;
+      i++;
+    }
+    for (let w = (i - wordsStart) >> 2; w < words.length; w++) {
+      if ((words[w] & 0x80808080) !== 0) {
+        let j = wordsStart + 4 * w;
+        while (!(bytes[j] & 0x80)) j++;
+        return j;
+      }
+    }
+    for (i = Math.max(i, wordsEnd); i < bytes.length; i++) if (bytes[i] & 0x80) return i;
+    return Number.POSITIVE_INFINITY;
   }
 }

@@ -26,6 +26,12 @@ export function socketTransport(socket: Socket): Transport {
     destroy() {
       socket.destroy();
     },
+    abort() {
+      if (socket.destroyed) return;
+      // resetAndDestroy() needs a connected handle; before that there is nothing to reset.
+      if (socket.pending || socket.connecting) socket.destroy();
+      else socket.resetAndDestroy();
+    },
     start(listener: TransportListener) {
       const onData = (chunk: Buffer) => listener.onData(chunk);
       const onEnd = () => listener.onEnd();

@@ -15,6 +15,11 @@ export interface Transport {
   resume(): void;
   /** Closes at once, dropping what is queued. Safe to call more than once. */
   destroy(): void;
+  /**
+   * Closes at once with a reset, so that the peer sees the stream was cut short rather than a FIN
+   * that would pass truncated data off as complete. Safe to call more than once.
+   */
+  abort(): void;
   /** Starts delivering events to `listener`. Called once. */
   start(listener: TransportListener): void;
 }

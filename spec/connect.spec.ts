@@ -1,0 +1,239 @@
+import dns = require('node:dns');
+import { getEventListeners } from 'node:events';
+import net = require('node:net');
+import { firstValueFrom, lastValueFrom, NEVER, Subject, timer, toArray } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import {
+  ConnectInterruptedError,
+  ConnectTimeoutError,
+  connect,
+  connectSock,
+  EOF,
+  Tcp,
+  toHostAndPort,
+  toInetAddress,
+} from 'rx-tcp';
+import { blackhole, closedPort, listenerCounts, once, rawServer } from './helpers/net';
+
+describe('connect', () => {
+  let echo: Awaited<ReturnType<typeof rawServer>>;
+  beforeAll(async () => {
+    echo = await rawServer((socket) => socket.pipe(socket));
+  });
+  afterAll(() => echo.close());
+  afterEach(() => jest.restoreAllMocks());
+
+  it('is cold: nothing happens before subscribing, and each subscription makes one attempt', async () => {
+    const spy = jest.spyOn(net, 'connect');
+    const connect$ = connect(toHostAndPort('127.0.0.1', echo.port));
+    expect(spy).not.toHaveBeenCalled();
+    const [a, b] = await Promise.all([firstValueFrom(connect$), firstValueFrom(connect$)]);
+    expect(spy).toHaveBeenCalledTimes(2);
+    expect(a).not.toBe(b);
+    await Promise.all([lastValueFrom(a.close()), lastValueFrom(b.close())]);
+  });
+
+  it('emits one connection then completes; the connection reads, writes and closes', async () => {
+    const values = await lastValueFrom(connect(toHostAndPort('127.0.0.1', echo.port)).pipe(toArray()));
+    expect(values).toHaveLength(1);
+    const connection = values[0];
+    expect(connection.remoteAddress).toEqual({ family: 'inet', host: '127.0.0.1', port: echo.port });
+    expect(connection.localAddress.family).toBe('inet');
+    expect(connection.localAddress.port).toBeGreaterThan(0);
+    connection.writer.writeLine('hello');
+    expect(await firstValueFrom(connection.reader.readLine())).toBe('hello');
+    await lastValueFrom(connection.writer.close());
+    expect(await firstValueFrom(connection.reader.readLine())).toBe(EOF);
+    await lastValueFrom(connection.reader.close());
+    expect(connection.socket.nodeSocket.destroyed).toBe(true);
+  });
+
+  it('connects by name (localhost) and turns no-delay on', async () => {
+    const socket = await firstValueFrom(connectSock(Tcp.toHostAndPort('localhost', echo.port)));
+    expect(['127.0.0.1', '::1']).toContain(socket.remoteAddress.host);
+    // Node records the no-delay request on the handle; the option is on as in Async.
+    expect(socket.setNoDelay(true)).toBe(socket);
+    expect(socket.setKeepAlive(true, 1000)).toBe(socket);
+    socket.nodeSocket.destroy();
+  });
+
+  it('binds the local side first with viaLocalInterface and viaLocalPort', async () => {
+    const local = await closedPort();
+    const where = toHostAndPort('127.0.0.1', echo.port, { viaLocalInterface: '127.0.0.1', viaLocalPort: local });
+    const connection = await firstValueFrom(connect(where));
+    expect(connection.localAddress).toEqual({ family: 'inet', host: '127.0.0.1', port: local });
+    await lastValueFrom(connection.close());
+  });
+
+  it('fails with ECONNREFUSED when nothing listens', async () => {
+    const port = await closedPort();
+    await expect(firstValueFrom(connect(toInetAddress({ family: 'inet', host: '127.0.0.1', port })))).rejects.toMatchObject({
+      code: 'ECONNREFUSED',
+    });
+  });
+
+  it('fails with the DNS error and its code when the name does not resolve', async () => {
+    // A stand-in resolver: the test must not send a query anywhere but loopback.
+    jest.spyOn(dns, 'lookup').mockImplementation(((_host: string, _options: unknown, callback: Function) => {
+      const error = Object.assign(new Error('getaddrinfo ENOTFOUND no.such.host.invalid'), { code: 'ENOTFOUND' });
+      process.nextTick(callback, error);
+    }) as never);
+    await expect(firstValueFrom(connect(toHostAndPort('no.such.host.invalid', 80)))).rejects.toMatchObject({
+      code: 'ENOTFOUND',
+    });
+  });
+
+  it('counts DNS in the timeout', async () => {
+    jest.spyOn(dns, 'lookup').mockImplementation((() => {}) as never); // a resolver that never answers
+    const error = await firstValueFrom(connect(toHostAndPort('slow.invalid', 80), { timeout: 50 })).catch((e) => e);
+    expect(error).toBeInstanceOf(ConnectTimeoutError);
+    expect(error.message).toBe('connection attempt timeout slow.invalid:80');
+  });
+
+  describe('against a listener whose SYNs go unanswered', () => {
+    let hole: Awaited<ReturnType<typeof blackhole>>;
+    beforeAll(async () => {
+      hole = await blackhole();
+    });
+    afterAll(() => hole.close());
+
+    it('times out with ConnectTimeoutError naming the address, and destroys the socket', async () => {
+      const spy = jest.spyOn(net, 'connect');
+      const started = Date.now();
+      const error = await firstValueFrom(connect(toHostAndPort('127.0.0.1', hole.port), { timeout: 200 })).catch(
+        (e) => e,
+      );
+      expect(error).toBeInstanceOf(ConnectTimeoutError);
+      expect(error.code).toBe('ERR_RXTCP_CONNECT_TIMEOUT');
+      expect(error.message).toBe(`connection attempt timeout 127.0.0.1:${hole.port}`);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+      const socket = spy.mock.results[0].value as net.Socket;
+      expect(socket.destroyed).toBe(true);
+      expect(listenerCounts(socket)).toEqual(listenerCounts(new net.Socket()));
+    });
+
+    it('is interrupted by an Observable', async () => {
+      const error = await firstValueFrom(
+        connect(toHostAndPort('127.0.0.1', hole.port), { interrupt: timer(30), timeout: 10_000 }),
+      ).catch((e) => e);
+      expect(error).toBeInstanceOf(ConnectInterruptedError);
+      expect(error.message).toBe(`connection attempt aborted 127.0.0.1:${hole.port}`);
+    });
+
+    it('is interrupted by an AbortSignal, and removes its abort listener', async () => {
+      const controller = new AbortController();
+      const result = firstValueFrom(connect(toHostAndPort('127.0.0.1', hole.port), { interrupt: controller.signal }));
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+      const reason = new Error('user gave up');
+      controller.abort(reason);
+      const error = await result.catch((e) => e);
+      expect(error).toBeInstanceOf(ConnectInterruptedError);
+      expect(error.cause).toBe(reason);
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    });
+
+    it('fails at once on an AbortSignal aborted already, without opening a socket', async () => {
+      const spy = jest.spyOn(net, 'connect');
+      const error = await firstValueFrom(
+        connect(toHostAndPort('127.0.0.1', hole.port), { interrupt: AbortSignal.abort() }),
+      ).catch((e) => e);
+      expect(error).toBeInstanceOf(ConnectInterruptedError);
+      expect(spy).not.toHaveBeenCalled();
+    });
+
+    it('aborts the attempt and releases the socket when unsubscribed early', async () => {
+      const spy = jest.spyOn(net, 'connect');
+      const interrupt = new Subject<void>();
+      const subscription = connect(toHostAndPort('127.0.0.1', hole.port), { interrupt }).subscribe({
+        error: (e) => {
+          throw e;
+        },
+      });
+      const socket = spy.mock.results[0].value as net.Socket;
+      expect(socket.destroyed).toBe(false);
+      expect(interrupt.observed).toBe(true);
+      subscription.unsubscribe();
+      expect(socket.destroyed).toBe(true);
+      expect(interrupt.observed).toBe(false);
+      await once(socket, 'close');
+      expect(listenerCounts(socket)).toEqual(listenerCounts(new net.Socket()));
+    });
+  });
+
+  describe('in virtual time', () => {
+    const where = () => toHostAndPort('127.0.0.1', 1);
+    let scheduler: TestScheduler;
+    beforeEach(() => {
+      scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
+      // The attempt itself is never observed here: the virtual timer decides before any I/O event.
+      jest.spyOn(net, 'connect').mockImplementation(() => new net.Socket());
+    });
+
+    it('races the attempt against the timeout through the scheduler', () => {
+      scheduler.run(({ expectObservable }) => {
+        expectObservable(connect(where(), { timeout: 1000 })).toBe(
+          '1000ms #',
+          undefined,
+          new ConnectTimeoutError('127.0.0.1:1', 1000),
+        );
+      });
+    });
+
+    it('is interrupted by the first value of the notifier', () => {
+      scheduler.run(({ cold, expectObservable }) => {
+        expectObservable(connect(where(), { timeout: 1000, interrupt: cold('200ms x') })).toBe(
+          '200ms #',
+          undefined,
+          new ConnectInterruptedError('127.0.0.1:1'),
+        );
+      });
+    });
+
+    it('lets the timeout win where both fire at once', () => {
+      scheduler.run(({ cold, expectObservable }) => {
+        expectObservable(connect(where(), { timeout: 300, interrupt: cold('300ms x') })).toBe(
+          '300ms #',
+          undefined,
+          new ConnectTimeoutError('127.0.0.1:1', 300),
+        );
+      });
+    });
+
+    it('ignores a notifier that completes without a value', () => {
+      scheduler.run(({ cold, expectObservable }) => {
+        expectObservable(connect(where(), { timeout: 500, interrupt: cold('100ms |') })).toBe(
+          '500ms #',
+          undefined,
+          new ConnectTimeoutError('127.0.0.1:1', 500),
+        );
+      });
+    });
+
+    it('never times out with timeout: Infinity', () => {
+      scheduler.run(({ expectObservable }) => {
+        expectObservable(connect(where(), { timeout: Number.POSITIVE_INFINITY, interrupt: NEVER })).toBe('-');
+      });
+    });
+  });
+
+  it.each([
+    [() => connect({} as never), TypeError, /expected a WhereToConnect/],
+    [() => connect(toHostAndPort('h', 1), { timeout: -1 }), RangeError, /timeout must be a number >= 0, got -1/],
+    [() => connect(toHostAndPort('h', 1), { timeout: 'x' as never }), TypeError, /got "x"/],
+    [() => connect(toHostAndPort('h', 1), { readerBufferSize: 0 }), RangeError, /readerBufferSize.*got 0/],
+    [() => connect(toHostAndPort('h', 1), { bufferAgeLimit: 'never' as never }), TypeError, /got "never"/],
+    [() => connect(toHostAndPort('h', 1), { interrupt: 42 as never }), TypeError, /42/],
+    [() => connect(toHostAndPort('h', 1), { tls: 'yes' as never }), TypeError, /got "yes"/],
+  ])('rejects bad options at the call (%#)', (call, type, message) => {
+    expect(call).toThrow(type);
+    expect(call).toThrow(message);
+  });
+
+  it('leaves no listener of its own on the socket once closed', async () => {
+    const connection = await firstValueFrom(connect(toHostAndPort('127.0.0.1', echo.port)));
+    const socket = connection.socket.nodeSocket;
+    expect(socket.listenerCount('data')).toBe(1);
+    await lastValueFrom(connection.close());
+    expect(listenerCounts(socket)).toEqual(listenerCounts(new net.Socket()));
+  });
+});

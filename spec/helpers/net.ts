@@ -1,0 +1,109 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as net from 'node:net';
+
+/** A raw `node:net` server on 127.0.0.1, port chosen by the OS, for testing the client side. */
+export async function rawServer(
+  onConnection: (socket: net.Socket) => void,
+): Promise<{ port: number; sockets: net.Socket[]; close: () => Promise<void> }> {
+  const sockets: net.Socket[] = [];
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.push(socket);
+    socket.on('error', () => {});
+    onConnection(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    port,
+    sockets,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A port on 127.0.0.1 that nothing listens on (it was bound by the OS, then released). */
+export async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/**
+ * A listener whose accept queue is full, so that a further SYN goes unanswered and a connection
+ * attempt hangs until its timeout: a Python process that listens with a backlog of 0 and never
+ * accepts, plus filler connections that occupy the queue.
+ */
+export async function blackhole(): Promise<{ port: number; close: () => Promise<void> }> {
+  const child: ChildProcess = spawn(
+    'python3',
+    [
+      '-c',
+      'import socket,sys\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()',
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.stdout!.once('data', (data: Buffer) => resolve(Number(data.toString().trim())));
+  });
+  const fillers: net.Socket[] = [];
+  // Fill the queue: connect until an attempt stays unanswered for a while (at most 16 tries).
+  for (let i = 0; i < 16; i++) {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.on('error', () => {});
+    fillers.push(socket);
+    const connected = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 250);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    if (!connected) break;
+  }
+  return {
+    port,
+    close: async () => {
+      for (const s of fillers) s.destroy();
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.stdin!.end();
+      child.kill();
+      await exited;
+    },
+  };
+}
+
+/** Resolves once `condition()` holds, checking on every turn of the event loop; rejects after `ms`. */
+export async function waitFor(condition: () => boolean, ms = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Resolves when `socket` emits `event`. */
+export function once(emitter: NodeJS.EventEmitter, event: string): Promise<unknown[]> {
+  return new Promise((resolve) => emitter.once(event, (...args: unknown[]) => resolve(args)));
+}
+
+/** Everything `socket` receives until its end. */
+export function collect(socket: net.Socket): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  return new Promise((resolve) => socket.once('end', () => resolve(Buffer.concat(chunks))));
+}
+
+/** The listener counts of a socket for the events rx-tcp uses, to check that teardown removed its own. */
+export function listenerCounts(emitter: NodeJS.EventEmitter): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const event of ['data', 'end', 'error', 'close', 'connect', 'secureConnect', 'drain']) {
+    counts[event] = emitter.listenerCount(event);
+  }
+  return counts;
+}

@@ -1,0 +1,204 @@
+import * as crypto from 'node:crypto';
+import type * as net from 'node:net';
+import { firstValueFrom, from, lastValueFrom } from 'rxjs';
+import {
+  BufferAgeLimitError,
+  type Connection,
+  ConsumerLeftError,
+  connect,
+  type InetAddress,
+  toHostAndPort,
+  WriterClosedError,
+} from 'rx-tcp';
+import { collect, once, rawServer, waitFor } from './helpers/net';
+
+type Peer = { connection: Connection<InetAddress>; peer: net.Socket; close: () => Promise<void> };
+
+async function pair(options: Parameters<typeof connect>[1] = {}): Promise<Peer> {
+  const peers: net.Socket[] = [];
+  const server = await rawServer((socket) => peers.push(socket));
+  const connection = await firstValueFrom(connect(toHostAndPort('127.0.0.1', server.port), options));
+  await waitFor(() => peers.length === 1, 5000, 'accept');
+  return {
+    connection,
+    peer: peers[0],
+    close: async () => {
+      connection.destroy();
+      await server.close();
+    },
+  };
+}
+
+/** Fills the kernel's buffers towards a peer that does not read, until writes back up. */
+function backUp(connection: Connection, peer: net.Socket): void {
+  peer.pause();
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  for (let i = 0; i < 256; i++) connection.writer.write(chunk); // 16 MiB: far past loopback buffers
+}
+
+describe('Writer', () => {
+  let p: Peer;
+  afterEach(() => p?.close());
+
+  it('loses and reorders no byte writing 1 M small lines, then closing', async () => {
+    p = await pair();
+    const received = collect(p.peer);
+    const expected = crypto.createHash('sha256');
+    for (let i = 0; i < 1_000_000; i++) {
+      const line = `line ${i}`;
+      p.connection.writer.writeLine(line);
+      expected.update(`${line}\n`);
+    }
+    await lastValueFrom(p.connection.writer.close());
+    const data = await received;
+    expect(p.connection.writer.bytesWritten).toBe(data.length);
+    expect(crypto.createHash('sha256').update(data).digest('hex')).toBe(expected.digest('hex'));
+  });
+
+  it('coalesces the small writes of one tick into few system calls', async () => {
+    p = await pair();
+    const received = collect(p.peer);
+    const write = jest.spyOn(p.connection.socket.nodeSocket, 'write');
+    for (let i = 0; i < 10_000; i++) p.connection.writer.write('0123456789abcdef'); // 160 000 bytes
+    expect(write).toHaveBeenCalledTimes(2); // two full 64 KiB buffers so far; the rest at the end of the tick
+    await lastValueFrom(p.connection.writer.flushed());
+    expect(write).toHaveBeenCalledTimes(3);
+    await lastValueFrom(p.connection.writer.close());
+    expect((await received).length).toBe(160_000);
+  });
+
+  it('passes large writes through uncopied, and copies small ones so the caller may reuse them', async () => {
+    p = await pair();
+    const received = collect(p.peer);
+    const write = jest.spyOn(p.connection.socket.nodeSocket, 'write');
+    const large = crypto.randomBytes(1024 * 1024);
+    const small = new Uint8Array([1, 2, 3]);
+    p.connection.writer.write(small);
+    small.fill(9); // reused at once
+    p.connection.writer.write(large);
+    expect(write.mock.calls[1][0]).toBe(large);
+    await lastValueFrom(p.connection.writer.close());
+    const data = await received;
+    expect(data.subarray(0, 3)).toEqual(Buffer.from([1, 2, 3]));
+    expect(data.subarray(3).equals(large)).toBe(true);
+  });
+
+  it('writes strings as UTF-8 and mixes them with bytes in order', async () => {
+    p = await pair();
+    const received = collect(p.peer);
+    const { writer } = p.connection;
+    writer.write('héllo ');
+    writer.write(Buffer.from('wörld'));
+    writer.write(` ${'€'.repeat(10_000)}`); // over 16 KiB once encoded: passes through
+    writer.writeLine('!');
+    await lastValueFrom(writer.close());
+    expect((await received).toString()).toBe(`héllo wörld ${'€'.repeat(10_000)}!\n`);
+    expect(writer.bytesWritten).toBe(Buffer.byteLength(`héllo wörld ${'€'.repeat(10_000)}!\n`));
+  });
+
+  it('counts bytesWritten and bytesToWrite, and flushed() emits once they reached the OS', async () => {
+    p = await pair();
+    const { writer } = p.connection;
+    writer.write('abc');
+    expect(writer.bytesWritten).toBe(3);
+    expect(writer.bytesToWrite).toBe(3);
+    const flushed = writer.flushed();
+    await lastValueFrom(flushed);
+    expect(writer.bytesToWrite).toBe(0);
+    await lastValueFrom(flushed); // replays to a late subscriber
+  });
+
+  it('is an Observer: next writes, complete closes (flush, FIN)', async () => {
+    p = await pair();
+    const received = collect(p.peer);
+    from(['a', 'b', Buffer.from('c')]).subscribe(p.connection.writer);
+    await lastValueFrom(p.connection.writer.closeFinished);
+    expect((await received).toString()).toBe('abc');
+  });
+
+  it('error() aborts: drops what is unflushed and closes the connection', async () => {
+    p = await pair();
+    const closed = once(p.peer, 'close');
+    p.connection.writer.write('never sent');
+    p.connection.writer.error(new Error('source failed'));
+    await closed;
+    await lastValueFrom(p.connection.closed);
+    expect(p.connection.socket.nodeSocket.destroyed).toBe(true);
+  });
+
+  it('close() is idempotent, completes closeFinished, and writing afterwards throws', async () => {
+    p = await pair();
+    const { writer } = p.connection;
+    const a = writer.close();
+    expect(writer.close()).toBe(a);
+    expect(writer.closeFinished).toBe(a);
+    await lastValueFrom(a);
+    expect(writer.isClosed).toBe(true);
+    expect(() => writer.write('late')).toThrow(WriterClosedError);
+    expect(() => writer.close({ forceCloseAfter: -1 })).toThrow(/forceCloseAfter .* got -1/);
+  });
+
+  it('force-closes after forceCloseAfter when the peer does not take the bytes', async () => {
+    p = await pair({ bufferAgeLimit: 'unlimited' });
+    backUp(p.connection, p.peer);
+    const started = Date.now();
+    await lastValueFrom(p.connection.writer.close({ forceCloseAfter: 100 }));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+    await lastValueFrom(p.connection.closed);
+  });
+
+  it('consumerLeft emits when the peer resets; only bytes lost make it an error', async () => {
+    p = await pair();
+    const { writer } = p.connection;
+    writer.write('delivered');
+    await lastValueFrom(writer.flushed());
+    p.peer.resetAndDestroy();
+    await lastValueFrom(writer.consumerLeft);
+    writer.write('lost');
+    const error = await lastValueFrom(writer.flushed()).catch((e) => e);
+    expect(error).toBeInstanceOf(ConsumerLeftError);
+    expect(error.bytesLost).toBe(4);
+    expect(error.cause).toMatchObject({ code: 'ECONNRESET' });
+    await expect(lastValueFrom(writer.close())).rejects.toBe(error);
+  });
+
+  it('a reset with nothing pending is not a failure of the writer', async () => {
+    p = await pair();
+    const { writer } = p.connection;
+    p.peer.resetAndDestroy();
+    await lastValueFrom(writer.consumerLeft);
+    await lastValueFrom(writer.close());
+  });
+
+  it('fails with BufferAgeLimitError against a peer that never reads, closes the connection, and the process lives', async () => {
+    p = await pair({ bufferAgeLimit: 150 });
+    const { writer, reader } = p.connection;
+    const started = Date.now();
+    writer.write('HEAD');
+    backUp(p.connection, p.peer);
+    const error = await lastValueFrom(writer.closeFinished).catch((e) => e);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(error).toBeInstanceOf(BufferAgeLimitError);
+    expect(error.limit).toBe(150);
+    expect(error.bytesWaiting).toBeGreaterThan(0);
+    expect(error.firstBytes.length).toBeLessThanOrEqual(32);
+    await lastValueFrom(p.connection.closed);
+    expect(p.connection.socket.nodeSocket.destroyed).toBe(true);
+    await expect(lastValueFrom(reader)).rejects.toBe(error);
+    await expect(lastValueFrom(writer.close())).rejects.toBe(error);
+  });
+
+  it("never fails with bufferAgeLimit: 'unlimited'", async () => {
+    const limited = await pair({ bufferAgeLimit: 200 });
+    p = await pair({ bufferAgeLimit: 'unlimited' });
+    try {
+      backUp(p.connection, p.peer);
+      backUp(limited.connection, limited.peer);
+      await expect(lastValueFrom(limited.connection.writer.closeFinished)).rejects.toBeInstanceOf(BufferAgeLimitError);
+      expect(p.connection.writer.isClosed).toBe(false);
+      expect(p.connection.writer.bytesToWrite).toBeGreaterThan(0);
+    } finally {
+      await limited.close();
+    }
+  });
+});
