@@ -25,6 +25,16 @@ export interface ConnectionOptions {
   scheduler?: SchedulerLike;
 }
 
+/** @internal What the library itself adds to a connection, beyond the user's options. */
+export interface ConnectionInternals {
+  /** Runs the writer's end-of-tick flush. Default: `options.scheduler`, else `asapScheduler`. */
+  flushScheduler?: SchedulerLike;
+  /** Sees every write as it is made (`rx-tcp/testing`). */
+  tap?: (data: string | Uint8Array) => void;
+  /** Called on every chunk received and every write made (idle timeouts). */
+  onActivity?: () => void;
+}
+
 /** The default of `ConnectionOptions.readerBufferSize`. */
 export const DEFAULT_READER_BUFFER_SIZE = 128 * 1024;
 /** The default of `ConnectionOptions.bufferAgeLimit`. */
@@ -71,11 +81,9 @@ export class Connection<A extends Address = Address> {
     readonly socket: Socket<A>,
     private readonly transport: Transport,
     options: ConnectionOptions = {},
-    /** @internal Runs the writer's end-of-tick flush. */
-    flushScheduler: SchedulerLike = options.scheduler ?? asapScheduler,
-    /** @internal Sees every write (for `rx-tcp/testing`). */
-    tap?: (bytes: Uint8Array) => void,
+    internals: ConnectionInternals = {},
   ) {
+    const { flushScheduler = options.scheduler ?? asapScheduler, tap, onActivity } = internals;
     const {
       readerBufferSize = DEFAULT_READER_BUFFER_SIZE,
       bufferAgeLimit = DEFAULT_BUFFER_AGE_LIMIT,
@@ -89,6 +97,13 @@ export class Connection<A extends Address = Address> {
       },
       readerBufferSize,
     );
+    const onData =
+      onActivity === undefined
+        ? (chunk: Buffer) => this.reader.push(chunk)
+        : (chunk: Buffer) => {
+            onActivity();
+            this.reader.push(chunk);
+          };
     this.writer = new Writer(
       transport,
       {
@@ -105,10 +120,15 @@ export class Connection<A extends Address = Address> {
       bufferAgeLimit,
       scheduler,
       flushScheduler,
-      tap,
+      onActivity === undefined || tap === undefined
+        ? (tap ?? onActivity)
+        : (data) => {
+            onActivity();
+            tap(data);
+          },
     );
     transport.start({
-      onData: (chunk) => this.reader.push(chunk),
+      onData,
       onEnd: () => {
         this.reader.end();
         this.destroyIfDone();

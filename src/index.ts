@@ -9,6 +9,16 @@ export {
 } from './connection';
 export * from './errors';
 export { EOF, Reader, type ReadUntilOptions, type ShortRead } from './reader';
+export { DEFAULT_BACKLOG, type ListenOptions, listen } from './listen';
+export {
+  DEFAULT_MAX_CONNECTIONS,
+  type Handler,
+  type HandlerErrorPolicy,
+  Server,
+  type ServerCloseOptions,
+  type ServerEvent,
+  type ServerOptions,
+} from './server';
 export { Socket } from './socket';
 export { Tcp } from './tcp';
 export {
@@ -19,5 +29,12 @@ export {
   type ViaLocalOptions,
   WhereToConnect,
 } from './where-to-connect';
+export {
+  onFile,
+  onPort,
+  onPortChosenByOs,
+  WhereToListen,
+  type WhereToListenSpec,
+} from './where-to-listen';
 export { CLOSE_FORCE_AFTER, withConnection } from './with-connection';
 export { type BufferAgeLimit, Writer, type WriterCloseOptions } from './writer';

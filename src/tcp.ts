@@ -1,6 +1,9 @@
 import { connect } from './connect';
 import { connectSock } from './connect-sock';
+import { listen } from './listen';
+import { Server } from './server';
 import { toFile, toHostAndPort, toInetAddress, toUnixAddress } from './where-to-connect';
+import { onFile, onPort, onPortChosenByOs, WhereToListen } from './where-to-listen';
 import { withConnection } from './with-connection';
 
 /**
@@ -24,4 +27,10 @@ export const Tcp = {
   connectSock,
   connect,
   withConnection,
+  onPort,
+  onPortChosenByOs,
+  onFile,
+  WhereToListen,
+  listen,
+  Server,
 } as const;

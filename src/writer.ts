@@ -95,8 +95,8 @@ export class Writer implements Observer<string | Uint8Array> {
     private readonly scheduler: SchedulerLike = asyncScheduler,
     /** Runs the end-of-tick flush. */
     private readonly flushScheduler: SchedulerLike = asapScheduler,
-    /** @internal Sees every write as it is made (for `rx-tcp/testing`). */
-    private readonly tap?: (bytes: Uint8Array) => void,
+    /** @internal Sees every write as it is made (`rx-tcp/testing`, idle timeouts). */
+    private readonly tap?: (data: string | Uint8Array) => void,
   ) {}
 
   /** Bytes written that have not reached the operating system yet. */
@@ -130,7 +130,7 @@ export class Writer implements Observer<string | Uint8Array> {
    */
   write(data: string | Uint8Array): void {
     if (this.state !== 'open') throw new WriterClosedError();
-    if (this.tap !== undefined) this.tap(typeof data === 'string' ? Buffer.from(data) : data);
+    if (this.tap !== undefined) this.tap(data);
     if (this.failure !== undefined || this.peerGone !== undefined) {
       this.lose(typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength);
       return;

@@ -131,7 +131,7 @@ export class ByteQueue {
         const local = chunk.indexOf(needle, first);
         if (local !== -1) return start + local;
         if (needle.length > 1 && i + 1 < this.chunks.length) {
-          const straddle = this.straddling(needle, i, start + first);
+          const straddle = this.straddling(needle, i, first);
           if (straddle !== -1) return start + straddle;
         }
       }

@@ -9,6 +9,7 @@ const LF = 0x0a;
 const CR = 0x0d;
 const NEWLINE = Buffer.from('\n');
 const NO_LINES: string[] = [];
+const NO_WORDS = new Int32Array(0);
 
 /**
  * Lines as strings, with the semantics of {@link DelimiterDecoder} on `\n` with one `\r` stripped
@@ -120,7 +121,8 @@ class NonAsciiFinder {
   constructor(private readonly bytes: Buffer) {
     this.wordsStart = Math.min((4 - (bytes.byteOffset & 3)) & 3, bytes.length);
     const count = (bytes.length - this.wordsStart) >> 2;
-    this.words = new Int32Array(bytes.buffer, bytes.byteOffset + this.wordsStart, count);
+    this.words =
+      count === 0 ? NO_WORDS : new Int32Array(bytes.buffer, bytes.byteOffset + this.wordsStart, count);
     this.wordsEnd = this.wordsStart + 4 * count;
   }
 

@@ -16,6 +16,11 @@ export class Outcome {
     return this.state !== 'pending';
   }
 
+  /** True while someone waits for the outcome. */
+  get observed(): boolean {
+    return this.waiters !== undefined && this.waiters.length > 0;
+  }
+
   get failed(): boolean {
     return this.state === 'failed';
   }

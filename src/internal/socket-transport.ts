@@ -46,6 +46,8 @@ export function socketTransport(socket: Socket): Transport {
       socket.on('end', onEnd);
       socket.on('error', onError);
       socket.once('close', onClose);
+      // A socket accepted with pauseOnConnect does not start reading by itself.
+      socket.resume();
     },
   };
 }

@@ -1,0 +1,84 @@
+import type * as net from 'node:net';
+import type * as tls from 'node:tls';
+import { map, type Observable } from 'rxjs';
+import type { Address, UnixAddress } from './address';
+import { checkConnectionOptions, Connection, type ConnectionInternals, type ConnectionOptions } from './connection';
+import { listenSockets } from './internal/listen-sockets';
+import { socketTransport } from './internal/socket-transport';
+import { checkNumber, describe } from './internal/validate';
+import { Socket } from './socket';
+import { WhereToListen } from './where-to-listen';
+
+/** Options of {@link listen}. */
+export interface ListenOptions<L> extends ConnectionOptions {
+  /** The listen backlog: connections the OS completes before they are accepted. Default `64`. */
+  backlog?: number;
+  /** Listen with TLS (Node's `tls.TlsOptions`: `key`, `cert`, …). Default: plain TCP. */
+  tls?: tls.TlsOptions;
+  /** Called once the socket listens, with what it listens on (the port chosen, the path). */
+  onListening?: (listeningOn: L) => void;
+}
+
+/** The default listen backlog of `listen` and `Server.create`. */
+export const DEFAULT_BACKLOG = 64;
+
+/**
+ * Listens and emits every accepted connection, with its reader and writer.
+ *
+ * Cold: subscribing binds and listens (`onListening` says when, and on what); unsubscribing closes
+ * the listening socket (and removes a Unix socket's file). The connections emitted are the
+ * subscriber's to close. This is the composable primitive under `Server.create`: with RxJS
+ * operators it makes any server shape.
+ *
+ * ```ts
+ * import { mergeMap } from 'rxjs';
+ * import { listen, onPortChosenByOs } from 'rx-tcp';
+ *
+ * listen(onPortChosenByOs, { onListening: (port) => console.log('echo on', port) })
+ *   .pipe(mergeMap(({ reader, writer }) => reader.transfer(writer).pipe(mergeMap(() => writer.close())), 100))
+ *   .subscribe();
+ * ```
+ * @param where From `onPort`, `onPortChosenByOs`, `onFile` or `WhereToListen.create`.
+ * @param options `backlog` (default 64), `tls`, `onListening`, `readerBufferSize` (default 128 KiB),
+ *   `bufferAgeLimit` (default `120_000` ms), `scheduler` (default `asyncScheduler`).
+ */
+export function listen<A extends Address, L>(
+  where: WhereToListen<A, L>,
+  options: ListenOptions<L> = {},
+): Observable<Connection<A>> {
+  checkWhereToListen('listen', where);
+  checkConnectionOptions('listen', options);
+  const { backlog = DEFAULT_BACKLOG, tls, onListening } = options;
+  checkNumber('listen', 'backlog', backlog, 0, true);
+  let bound: A;
+  return listenSockets(where, {
+    backlog,
+    tls,
+    pauseOnConnect: false,
+    onListening: (_server, address) => {
+      bound = address;
+      onListening?.(where.listeningOn(address));
+    },
+  }).pipe(map((socket) => acceptedConnection(socket, bound, options)));
+}
+
+/** @internal Throws unless `where` is a `WhereToListen`. */
+export function checkWhereToListen(caller: string, where: unknown): void {
+  if (!(where instanceof WhereToListen)) {
+    throw new TypeError(`${caller}: expected a WhereToListen from onPort, onFile, …, got ${describe(where)}`);
+  }
+}
+
+/** @internal A `Connection` over a socket accepted on `bound`. */
+export function acceptedConnection<A extends Address>(
+  socket: net.Socket,
+  bound: A,
+  options: ConnectionOptions,
+  internals?: ConnectionInternals,
+): Connection<A> {
+  const known =
+    bound.family === 'unix'
+      ? { local: bound, remote: { family: 'unix', path: '' } as UnixAddress as A }
+      : undefined;
+  return new Connection(new Socket<A>(socket, bound.family, known), socketTransport(socket), options, internals);
+}

@@ -1,0 +1,475 @@
+import type * as net from 'node:net';
+import type * as tls from 'node:tls';
+import {
+  asyncScheduler,
+  EMPTY,
+  filter,
+  from,
+  mergeMap,
+  Observable,
+  type ObservableInput,
+  type SchedulerLike,
+  Subject,
+  type Subscription,
+  takeUntil,
+  throwError,
+} from 'rxjs';
+import { type Address, unmapIPv4 } from './address';
+import { checkConnectionOptions, type Connection, type ConnectionOptions } from './connection';
+import { listenSockets } from './internal/listen-sockets';
+import { Outcome } from './internal/outcome';
+import { checkNumber, describe } from './internal/validate';
+import { acceptedConnection, checkWhereToListen, DEFAULT_BACKLOG } from './listen';
+import type { Reader } from './reader';
+import type { WhereToListen } from './where-to-listen';
+import { CLOSE_FORCE_AFTER } from './with-connection';
+import type { Writer } from './writer';
+
+/**
+ * What happens when a handler fails (errors, or throws): `'raise'` stops the server (its
+ * `closeFinished` errors), `'ignore'` carries on, `{ call }` reports and carries on unless `call`
+ * throws, which stops the server as `'raise'` does.
+ */
+export type HandlerErrorPolicy<A extends Address> = 'raise' | 'ignore' | { call: (address: A, error: unknown) => void };
+
+/** Options of {@link Server.create}. */
+export interface ServerOptions<A extends Address> extends ConnectionOptions {
+  /**
+   * The most handlers running at once. Connections beyond it are accepted but wait unread and
+   * unanswered until a slot frees. Default `10_000`.
+   */
+  maxConnections?: number;
+  /**
+   * The listen backlog, and the most accepted connections waiting for a slot: past it a new
+   * connection is closed at once (event `rejected`), so memory and descriptors stay bounded.
+   * Default `64`.
+   */
+  maxPendingConnections?: number;
+  /** Closes a connection that neither received nor wrote anything for this many ms. Default: off. */
+  idleTimeout?: number;
+  /** Serve TLS (Node's `tls.TlsOptions`: `key`, `cert`, …). Default: plain TCP. */
+  tls?: tls.TlsOptions;
+  /** What a handler's failure does. Default `'raise'`. */
+  onHandlerError?: HandlerErrorPolicy<A>;
+}
+
+/** Options of {@link Server.close}. */
+export interface ServerCloseOptions {
+  /** Also close every connection now (their handlers are unsubscribed). Default `false`. */
+  closeExistingConnections?: boolean;
+  /**
+   * Wait this many ms for running handlers to finish, then close the connections of those still
+   * running. Default: connections are left to their handlers.
+   */
+  drainTimeout?: number;
+}
+
+/** Something that happened to a server, for logs and metrics. */
+export interface ServerEvent<A extends Address> {
+  type: 'accepted' | 'limitReached' | 'rejected' | 'handlerError' | 'connectionClosed' | 'closed';
+  /** The peer, for events about one connection. */
+  address?: A;
+  /** The handler's error (`handlerError`), or the accept error (`rejected`, when there is one). */
+  error?: unknown;
+  /** Handlers running (slots taken) once the event happened. */
+  numConnections: number;
+}
+
+/** The handler of `Server.create`: serves one connection; its end closes the connection. */
+export type Handler<A extends Address> = (address: A, reader: Reader, writer: Writer) => ObservableInput<unknown>;
+
+/** The default of `ServerOptions.maxConnections`. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+
+/**
+ * A TCP or Unix-socket server (Async's `Tcp.Server`): made by {@link Server.create}, it calls its
+ * handler for each connection, at most `maxConnections` at once, and closes each connection when
+ * its handler is done.
+ *
+ * ```ts
+ * import { Server, onPortChosenByOs } from 'rx-tcp';
+ *
+ * Server.create(onPortChosenByOs, (_address, reader, writer) => reader.transfer(writer), {
+ *   maxConnections: 100,
+ * }).subscribe((server) => console.log('echo server on port', server.listeningOn));
+ * ```
+ */
+export class Server<A extends Address, L> {
+  /** What the server listens on: the port (the real one for `onPortChosenByOs`) or the path. */
+  readonly listeningOn!: L;
+  /** The listening Node server. Accepting on it directly bypasses `maxConnections` and handler errors. */
+  readonly listeningSocket!: net.Server;
+
+  private readonly eventSubject = new Subject<ServerEvent<A>>();
+  private readonly finished = new Outcome();
+  private readonly stopAccepting = new Subject<void>();
+  private readonly connections = new Set<Connection<A>>();
+  /** Accepted sockets waiting, unread, for a slot. */
+  private readonly queued = new Set<net.Socket>();
+  private pipeline: Subscription | undefined;
+  private listening = false;
+  private closeStarted = false;
+  private failure: { error: unknown } | undefined;
+  private running = 0;
+
+  private constructor(
+    private readonly maxConnections: number,
+    private readonly maxPending: number,
+    private readonly scheduler: SchedulerLike,
+  ) {}
+
+  /**
+   * Starts a server listening as `where` says; emits it once it listens, then completes.
+   *
+   * `handler(address, reader, writer)` is called for each connection and returns an
+   * `ObservableInput`; when that completes, errors or throws, the writer (flushed, forced after
+   * 30 s) then the reader are closed, and only then is the slot free for a waiting connection.
+   * Unsubscribing before the server is emitted abandons it; afterwards, close it with `close()`.
+   *
+   * ```ts
+   * import { firstValueFrom } from 'rxjs';
+   * import { EOF, Server, onPort } from 'rx-tcp';
+   *
+   * const server = await firstValueFrom(
+   *   Server.create(onPort(7000), (_address, reader, writer) => reader.lines().pipe(
+   *     // each line answered twice, then the connection closes at the client's FIN
+   *     (lines) => new Promise<void>((done) => lines.subscribe({
+   *       next: (line) => { writer.writeLine(line); writer.writeLine(line); },
+   *       complete: done,
+   *     })),
+   *   )),
+   * );
+   * ```
+   * @param where From `onPort`, `onPortChosenByOs`, `onFile` or `WhereToListen.create`.
+   * @param handler Serves one connection.
+   * @param options `maxConnections` (default 10 000), `maxPendingConnections` (default 64),
+   *   `onHandlerError` (default `'raise'`), `idleTimeout` (default off), `readerBufferSize`
+   *   (default 128 KiB), `bufferAgeLimit` (default `120_000` ms), `tls`, `scheduler`.
+   */
+  static create<A extends Address, L>(
+    where: WhereToListen<A, L>,
+    handler: Handler<A>,
+    options: ServerOptions<A> = {},
+  ): Observable<Server<A, L>> {
+    checkWhereToListen('Server.create', where);
+    if (typeof handler !== 'function') {
+      throw new TypeError(`Server.create: handler must be a function, got ${describe(handler)}`);
+    }
+    checkConnectionOptions('Server.create', options);
+    const {
+      maxConnections = DEFAULT_MAX_CONNECTIONS,
+      maxPendingConnections = DEFAULT_BACKLOG,
+      idleTimeout,
+      tls,
+      onHandlerError = 'raise',
+      scheduler = asyncScheduler,
+    } = options;
+    checkNumber('Server.create', 'maxConnections', maxConnections, 1, true);
+    checkNumber('Server.create', 'maxPendingConnections', maxPendingConnections, 0, true);
+    if (idleTimeout !== undefined) checkNumber('Server.create', 'idleTimeout', idleTimeout, 1);
+    if (
+      onHandlerError !== 'raise' &&
+      onHandlerError !== 'ignore' &&
+      (typeof onHandlerError !== 'object' || onHandlerError === null || typeof onHandlerError.call !== 'function')
+    ) {
+      throw new TypeError(
+        `Server.create: onHandlerError must be 'raise', 'ignore' or { call }, got ${describe(onHandlerError)}`,
+      );
+    }
+
+    return new Observable<Server<A, L>>((subscriber) => {
+      const server = new Server<A, L>(maxConnections, maxPendingConnections, scheduler);
+      let bound: A;
+      const accepted = listenSockets(where, {
+        backlog: maxPendingConnections,
+        tls,
+        pauseOnConnect: true,
+        onAcceptError: (error) => server.emit('rejected', undefined, error),
+        onListening: (netServer, address) => {
+          bound = address;
+          const writable = server as { listeningOn: L; listeningSocket: net.Server };
+          writable.listeningOn = where.listeningOn(address);
+          writable.listeningSocket = netServer;
+          server.listening = true;
+          subscriber.next(server);
+          subscriber.complete();
+        },
+      });
+      server.pipeline = accepted
+        .pipe(
+          takeUntil(server.stopAccepting),
+          filter((socket) => server.admit(socket)),
+          mergeMap((socket) => {
+            server.queued.delete(socket);
+            return server.serve(socket, bound, handler, options, onHandlerError, idleTimeout, scheduler);
+          }, maxConnections),
+        )
+        .subscribe({
+          error: (error) => {
+            if (!server.listening) subscriber.error(error);
+            else server.fail(error);
+          },
+        });
+      return () => {
+        if (!server.listening) server.pipeline?.unsubscribe();
+      };
+    });
+  }
+
+  /** Events as they happen (hot, not replayed): accepted, limitReached, rejected, handlerError, connectionClosed, closed. */
+  get events(): Observable<ServerEvent<A>> {
+    return this.eventSubject.asObservable();
+  }
+
+  /** Handlers running (slots taken, including connections still closing after their handler). */
+  get numConnections(): number {
+    return this.running;
+  }
+
+  /** True once `close()` was called, or the server stopped on a handler error. */
+  isClosed(): boolean {
+    return this.closeStarted;
+  }
+
+  /**
+   * Completes once the listening socket is closed (and, when `close` was asked to close or drain
+   * the connections, once they are closed too); errors with the handler error that stopped the
+   * server. Hot, replaying. Does not start closing.
+   */
+  get closeFinished(): Observable<void> {
+    return this.finished.asObservable();
+  }
+
+  /**
+   * Stops accepting and closes the listening socket; no handler is called after it. Idempotent:
+   * later calls have no further effect and return the same Observable as the first.
+   * @param options `closeExistingConnections` (default `false`), `drainTimeout` (default: none).
+   */
+  close(options: ServerCloseOptions = {}): Observable<void> {
+    const { closeExistingConnections = false, drainTimeout } = options;
+    if (drainTimeout !== undefined) checkNumber('Server.close', 'drainTimeout', drainTimeout, 0);
+    if (!this.closeStarted) {
+      this.shutdown();
+      if (closeExistingConnections) {
+        this.closeConnections();
+      } else if (drainTimeout !== undefined) {
+        this.drain(drainTimeout);
+      } else {
+        this.settle();
+      }
+    }
+    return this.closeFinished;
+  }
+
+  /** Throws if the server's bookkeeping is inconsistent (Async's `invariant`). */
+  invariant(): void {
+    const problems: string[] = [];
+    if (this.running < 0 || this.running > this.maxConnections) problems.push(`running ${this.running}`);
+    const waiting = this.queued.size;
+    if (waiting > this.maxPending) problems.push(`${waiting} waiting`);
+    if (this.connections.size > this.running) {
+      problems.push(`${this.connections.size} connections for ${this.running} slots`);
+    }
+    if (waiting > 0 && this.running < this.maxConnections) problems.push('waiting while a slot is free');
+    if (waiting > 0 && this.closeStarted) problems.push('waiting after close');
+    if (this.closeStarted && this.listeningSocket?.listening) problems.push('closed but still listening');
+    if (this.failure !== undefined && !this.closeStarted) problems.push('failed but not closed');
+    if (problems.length > 0) throw new Error(`Server invariant broken: ${problems.join('; ')}`);
+  }
+
+  /** Decides whether an accepted socket may wait for a slot; closes it at once when too many wait. */
+  private admit(socket: net.Socket): boolean {
+    if (this.closeStarted) {
+      socket.destroy();
+      return false;
+    }
+    if (this.running + this.queued.size < this.maxConnections) {
+      this.emitFor('accepted', socket);
+      return true;
+    }
+    if (this.queued.size >= this.maxPending) {
+      socket.destroy();
+      this.emitFor('rejected', socket);
+      return false;
+    }
+    this.queued.add(socket);
+    this.emitFor('accepted', socket);
+    this.emitFor('limitReached', socket);
+    return true;
+  }
+
+  /** Runs `handler` on one connection; completes (freeing the slot) once the connection is closed. */
+  private serve(
+    socket: net.Socket,
+    bound: A,
+    handler: Handler<A>,
+    options: ConnectionOptions,
+    policy: HandlerErrorPolicy<A>,
+    idleTimeout: number | undefined,
+    scheduler: NonNullable<ConnectionOptions['scheduler']>,
+  ): Observable<never> {
+    if (this.closeStarted) {
+      // It waited for a slot, and the server closed meanwhile: no handler after close.
+      socket.destroy();
+      return EMPTY;
+    }
+    return new Observable<never>((subscriber) => {
+      let lastActivity = scheduler.now();
+      const connection = acceptedConnection(
+        socket,
+        bound,
+        options,
+        idleTimeout === undefined ? undefined : { onActivity: () => (lastActivity = scheduler.now()) },
+      );
+      const address = connection.remoteAddress;
+      this.running++;
+      this.connections.add(connection);
+      let closing = false;
+      let idle: Subscription | undefined;
+      const close = () => {
+        if (closing) return;
+        closing = true;
+        idle?.unsubscribe();
+        connection.close({ forceCloseAfter: CLOSE_FORCE_AFTER }).subscribe({
+          error: () => {}, // a writer failure concerns this connection only: it is closed either way
+        });
+        connection.closed.subscribe(() => {
+          this.connections.delete(connection);
+          this.running--;
+          this.emit('connectionClosed', address);
+          subscriber.complete();
+        });
+      };
+      if (idleTimeout !== undefined) {
+        const check = () => {
+          const quiet = scheduler.now() - lastActivity;
+          if (quiet >= idleTimeout) {
+            // Reads in progress see EOF, so a handler reading the connection ends by itself.
+            connection.close({ forceCloseAfter: CLOSE_FORCE_AFTER }).subscribe({ error: () => {} });
+          } else {
+            idle = scheduler.schedule(check, idleTimeout - quiet);
+          }
+        };
+        idle = scheduler.schedule(check, idleTimeout);
+      }
+      // A reset peer is gone: release the descriptor now, even while the handler still runs.
+      const left = connection.writer.consumerLeft.subscribe(() => connection.destroy());
+      const failed = (error: unknown) => {
+        this.handlerFailed(policy, address, error);
+        close();
+      };
+      let running: Subscription | undefined;
+      try {
+        running = from(handler(address, connection.reader, connection.writer)).subscribe({
+          error: failed,
+          complete: close,
+        });
+      } catch (error) {
+        failed(error);
+      }
+      return () => {
+        running?.unsubscribe();
+        left.unsubscribe();
+        close();
+      };
+    });
+  }
+
+  private handlerFailed(policy: HandlerErrorPolicy<A>, address: A, error: unknown): void {
+    this.emit('handlerError', address, error);
+    if (policy === 'ignore') return;
+    if (policy === 'raise') {
+      this.fail(error);
+      return;
+    }
+    try {
+      policy.call(address, error);
+    } catch (thrown) {
+      this.fail(thrown);
+    }
+  }
+
+  /** Stops the server on an error: no more accepting; the error is the outcome of the close. */
+  private fail(error: unknown): void {
+    if (this.closeStarted) return;
+    this.failure = { error };
+    this.shutdown();
+    this.settle();
+  }
+
+  /** Stops accepting, closes the listening socket, and drops the connections waiting for a slot. */
+  private shutdown(): void {
+    this.closeStarted = true;
+    this.stopAccepting.next();
+    this.stopAccepting.complete();
+    for (const socket of this.queued) socket.destroy();
+    this.queued.clear();
+  }
+
+  private closeConnections(): void {
+    const open = [...this.connections];
+    this.pipeline?.unsubscribe();
+    if (open.length === 0) {
+      this.settle();
+      return;
+    }
+    let left = open.length;
+    for (const connection of open) {
+      connection.closed.subscribe(() => {
+        if (--left === 0) this.settle();
+      });
+    }
+  }
+
+  private drain(timeout: number): void {
+    if (this.running === 0) {
+      this.settle();
+      return;
+    }
+    const timer = this.scheduler.schedule(() => {
+      done.unsubscribe();
+      this.closeConnections();
+    }, timeout);
+    const done = this.eventSubject.subscribe((event) => {
+      if (event.type === 'connectionClosed' && this.running === 0) {
+        timer.unsubscribe();
+        done.unsubscribe();
+        this.settle();
+      }
+    });
+  }
+
+  /** The close is complete: tell `closeFinished`, or report an error nobody is there to see. */
+  private settle(): void {
+    if (this.finished.settled) return;
+    this.emit('closed', undefined, this.failure?.error);
+    if (this.failure === undefined) {
+      this.finished.resolve();
+      return;
+    }
+    const { error } = this.failure;
+    const observed = this.finished.observed;
+    this.finished.reject(error);
+    // As an uncaught error would: through RxJS's unhandled-error path (config.onUnhandledError).
+    if (!observed) throwError(() => error).subscribe();
+  }
+
+  /** Emits an event about an accepted socket; its address is looked up only if someone listens. */
+  private emitFor(type: ServerEvent<A>['type'], socket: net.Socket): void {
+    if (this.eventSubject.observed) this.emit(type, peerOf(socket) as A | undefined);
+  }
+
+  private emit(type: ServerEvent<A>['type'], address?: A, error?: unknown): void {
+    if (!this.eventSubject.observed) return;
+    const event: ServerEvent<A> = { type, numConnections: this.running };
+    if (address !== undefined) event.address = address;
+    if (error !== undefined) event.error = error;
+    this.eventSubject.next(event);
+  }
+}
+
+function peerOf(socket: net.Socket): Address | undefined {
+  const host = socket.remoteAddress;
+  if (host === undefined) return undefined; // a Unix socket's peer has no address
+  return { family: 'inet', host: unmapIPv4(host), port: socket.remotePort ?? 0 };
+}
