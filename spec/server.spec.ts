@@ -1,0 +1,491 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import {
+  config,
+  defer,
+  firstValueFrom,
+  lastValueFrom,
+  NEVER,
+  of,
+  take,
+  throwError,
+  timer,
+  toArray,
+} from 'rxjs';
+import {
+  EOF,
+  type InetAddress,
+  onFile,
+  type Reader,
+  onPortChosenByOs,
+  Server,
+  type ServerEvent,
+  type ServerOptions,
+  toFile,
+  toHostAndPort,
+  withConnection,
+  type Writer,
+} from 'rx-tcp';
+import { once, waitFor } from './helpers/net';
+import { loopback, tempDir } from './helpers/servers';
+
+type Inet = Server<InetAddress, number>;
+const servers: Server<never, unknown>[] = [];
+
+async function start(
+  handler: Parameters<typeof Server.create<InetAddress, number>>[1],
+  options: ServerOptions<InetAddress> = {},
+): Promise<Inet> {
+  const server = await firstValueFrom(Server.create(loopback(), handler, options));
+  servers.push(server as never);
+  return server;
+}
+
+/** A raw client: connects, and collects everything until end or reset. */
+function client(port: number) {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  const chunks: Buffer[] = [];
+  let error: NodeJS.ErrnoException | undefined;
+  socket.on('data', (c) => chunks.push(c));
+  socket.on('error', (e) => (error = e));
+  const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  return {
+    socket,
+    connected: once(socket, 'connect'),
+    received: () => Buffer.concat(chunks).toString(),
+    error: () => error,
+    ended,
+  };
+}
+
+afterEach(async () => {
+  for (const server of servers.splice(0)) {
+    await lastValueFrom(server.close({ closeExistingConnections: true })).catch(() => {});
+  }
+  config.onUnhandledError = null;
+});
+
+/** Reads one line and answers it twice (Async's classic). */
+const answerTwice = (_address: unknown, reader: Reader, writer: Writer) =>
+  defer(async () => {
+    const line = await firstValueFrom(reader.readLine());
+    if (line === EOF) return;
+    writer.writeLine(`${line} 1`);
+    writer.writeLine(`${line} 2`);
+  });
+
+describe('Server.create', () => {
+  it("serves Async's classic: a line read, answered twice, then EOF at the client", async () => {
+    const server = await start(answerTwice);
+    const answers = await lastValueFrom(
+      withConnection(toHostAndPort('127.0.0.1', server.listeningOn), ({ reader, writer }) => {
+        writer.writeLine('hello');
+        return defer(async () => [
+          await firstValueFrom(reader.readLine()),
+          await firstValueFrom(reader.readLine()),
+          await firstValueFrom(reader.readLine()),
+        ]);
+      }),
+    );
+    expect(answers).toEqual(['hello 1', 'hello 2', EOF]);
+  });
+
+  it('reports the port chosen by the OS, on all interfaces', async () => {
+    const server = await firstValueFrom(Server.create(onPortChosenByOs, answerTwice));
+    servers.push(server as never);
+    expect(server.listeningOn).toBeGreaterThan(0);
+    expect(server.listeningSocket.address()).toMatchObject({ port: server.listeningOn });
+    const answer = await lastValueFrom(
+      withConnection(toHostAndPort('127.0.0.1', server.listeningOn), ({ reader, writer }) => {
+        writer.writeLine('x');
+        return reader.readLine();
+      }),
+    );
+    expect(answer).toBe('x 1');
+  });
+
+  it('runs at most maxConnections handlers; the others wait unread and are never reset', async () => {
+    const gates: (() => void)[] = [];
+    let active = 0;
+    let maxActive = 0;
+    let served = 0;
+    const server = await start(
+      (_address, reader, writer) =>
+        defer(async () => {
+          active++;
+          maxActive = Math.max(maxActive, active);
+          const line = await firstValueFrom(reader.readLine());
+          await new Promise<void>((open) => gates.push(open));
+          writer.writeLine(`served ${String(line)}`);
+          served++;
+          active--;
+        }),
+      { maxConnections: 2 },
+    );
+    const events: ServerEvent<InetAddress>[] = [];
+    server.events.subscribe((e) => events.push(e));
+    const clients = Array.from({ length: 5 }, () => client(server.listeningOn));
+    await Promise.all(clients.map((c) => c.connected));
+    clients.forEach((c, i) => {
+      c.socket.end(`client ${i}\n`);
+    });
+    await waitFor(() => active === 2 && events.filter((e) => e.type === 'limitReached').length === 3);
+    expect(server.numConnections).toBe(2);
+    server.invariant();
+    // The three waiting clients are connected, unanswered, and not reset.
+    expect(clients.filter((c) => c.received() === '').length).toBe(5);
+    for (let round = 0; round < 5; round++) {
+      await waitFor(() => gates.length > 0, 5000, `a handler waiting in round ${round}`);
+      gates.shift()!();
+      await waitFor(() => served > round, 5000, `round ${round}`);
+      expect(active).toBeLessThanOrEqual(2);
+    }
+    await Promise.all(clients.map((c) => c.ended));
+    expect(maxActive).toBe(2);
+    expect(served).toBe(5);
+    expect(clients.map((c) => c.error())).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    expect(clients.map((c) => c.received()).sort()).toEqual([0, 1, 2, 3, 4].map((i) => `served client ${i}\n`));
+    await waitFor(() => server.numConnections === 0);
+    server.invariant();
+  });
+
+  it('closes connections beyond maxPendingConnections at once (event rejected)', async () => {
+    const server = await start(() => NEVER, { maxConnections: 1, maxPendingConnections: 1 });
+    const events: string[] = [];
+    server.events.subscribe((e) => events.push(e.type));
+    const first = client(server.listeningOn);
+    await waitFor(() => server.numConnections === 1);
+    const second = client(server.listeningOn);
+    await waitFor(() => events.includes('limitReached'));
+    const third = client(server.listeningOn);
+    await third.ended; // closed by the server straight away
+    expect(events).toEqual(['accepted', 'accepted', 'limitReached', 'rejected']);
+    expect(second.received()).toBe('');
+    server.invariant();
+    first.socket.destroy();
+    second.socket.destroy();
+  });
+
+  describe('onHandlerError', () => {
+    const boom = new Error('handler failed');
+
+    it("'raise' (the default) stops the server: closeFinished errors, new connections are refused", async () => {
+      const server = await start(() => throwError(() => boom));
+      const finished = lastValueFrom(server.closeFinished).catch((e) => e);
+      const c = client(server.listeningOn);
+      await c.ended;
+      expect(await finished).toBe(boom);
+      expect(server.isClosed()).toBe(true);
+      await expect(lastValueFrom(server.close())).rejects.toBe(boom);
+      const refused = client(server.listeningOn);
+      await refused.ended;
+      expect(refused.error()?.code).toBe('ECONNREFUSED');
+      server.invariant();
+    });
+
+    it("'raise' with nobody observing goes to RxJS's unhandled-error path", async () => {
+      const unhandled = jest.fn();
+      config.onUnhandledError = unhandled;
+      const server = await start(() => {
+        throw boom;
+      });
+      client(server.listeningOn);
+      await waitFor(() => unhandled.mock.calls.length === 1);
+      expect(unhandled).toHaveBeenCalledWith(boom);
+    });
+
+    it("'ignore' goes on serving, and reports the error in events", async () => {
+      let calls = 0;
+      const server = await start(
+        (address, reader, writer) => (++calls === 1 ? throwError(() => boom) : answerTwice(address, reader, writer)),
+        { onHandlerError: 'ignore' },
+      );
+      const events: ServerEvent<InetAddress>[] = [];
+      server.events.subscribe((e) => events.push(e));
+      const failing = client(server.listeningOn);
+      await failing.ended;
+      const ok = await lastValueFrom(
+        withConnection(toHostAndPort('127.0.0.1', server.listeningOn), ({ reader, writer }) => {
+          writer.writeLine('still here');
+          return reader.readLine();
+        }),
+      );
+      expect(ok).toBe('still here 1');
+      const failure = events.find((e) => e.type === 'handlerError');
+      expect(failure?.error).toBe(boom);
+      expect(failure?.address).toMatchObject({ family: 'inet', host: '127.0.0.1' });
+      expect(server.isClosed()).toBe(false);
+    });
+
+    it('{ call } is told the address and error, and goes on serving', async () => {
+      const call = jest.fn();
+      const server = await start(
+        () => {
+          throw boom;
+        },
+        { onHandlerError: { call } },
+      );
+      const c = client(server.listeningOn);
+      await c.connected;
+      const port = c.socket.localPort;
+      await c.ended;
+      await waitFor(() => call.mock.calls.length === 1);
+      expect(call.mock.calls[0][0]).toEqual({ family: 'inet', host: '127.0.0.1', port });
+      expect(call.mock.calls[0][1]).toBe(boom);
+      expect(server.isClosed()).toBe(false);
+    });
+
+    it('{ call } that throws stops the server with what it threw', async () => {
+      const rethrown = new Error('rethrown');
+      const server = await start(() => throwError(() => boom), {
+        onHandlerError: {
+          call: () => {
+            throw rethrown;
+          },
+        },
+      });
+      const finished = lastValueFrom(server.closeFinished).catch((e) => e);
+      client(server.listeningOn);
+      expect(await finished).toBe(rethrown);
+      expect(server.isClosed()).toBe(true);
+    });
+  });
+
+  describe('close', () => {
+    it('is idempotent with one shared result, refuses new connections, and calls no handler after it', async () => {
+      const handler = jest.fn(() => NEVER);
+      const server = await start(handler, { maxConnections: 1 });
+      const running = client(server.listeningOn);
+      await waitFor(() => server.numConnections === 1);
+      const waiting = client(server.listeningOn);
+      await waiting.connected;
+      await waitFor(() => (server as unknown as { queued: Set<unknown> }).queued.size === 1);
+      const a = server.close();
+      expect(server.close()).toBe(a);
+      expect(server.closeFinished).toBe(a);
+      await lastValueFrom(a);
+      expect(server.isClosed()).toBe(true);
+      await waiting.ended; // dropped: its handler is never called
+      const refused = client(server.listeningOn);
+      await refused.ended;
+      expect(refused.error()?.code).toBe('ECONNREFUSED');
+      expect(handler).toHaveBeenCalledTimes(1);
+      // Without closeExistingConnections the running one is left to its handler.
+      expect(running.socket.destroyed).toBe(false);
+      expect(server.numConnections).toBe(1);
+      server.invariant();
+      running.socket.destroy();
+    });
+
+    it('closeExistingConnections closes running connections, and closeFinished waits for them', async () => {
+      const server = await start(() => NEVER);
+      const clients = [client(server.listeningOn), client(server.listeningOn)];
+      await waitFor(() => server.numConnections === 2);
+      await lastValueFrom(server.close({ closeExistingConnections: true }));
+      expect(server.numConnections).toBe(0);
+      await Promise.all(clients.map((c) => c.ended.then(() => expect(c.error()).toBeUndefined())));
+    });
+
+    it('drainTimeout lets quick handlers finish and closes the others after the timeout', async () => {
+      const server = await start((_address, reader, writer) =>
+        reader.readLine().pipe((line) =>
+          defer(async () => {
+            const text = await firstValueFrom(line);
+            if (text === 'quick') writer.writeLine('done');
+            else await firstValueFrom(NEVER);
+          }),
+        ),
+      );
+      const quick = client(server.listeningOn);
+      const slow = client(server.listeningOn);
+      await waitFor(() => server.numConnections === 2);
+      const started = Date.now();
+      const closing = lastValueFrom(server.close({ drainTimeout: 200 }));
+      quick.socket.write('quick\n');
+      slow.socket.write('slow\n');
+      await quick.ended;
+      expect(quick.received()).toBe('done\n');
+      await closing;
+      expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+      await slow.ended;
+      expect(server.numConnections).toBe(0);
+    });
+  });
+
+  it('treats a handler that throws synchronously as a handler error, and closes its connection', async () => {
+    const server = await start(
+      () => {
+        throw new Error('sync');
+      },
+      { onHandlerError: 'ignore' },
+    );
+    const c = client(server.listeningOn);
+    await c.ended;
+    expect(c.error()).toBeUndefined();
+    await waitFor(() => server.numConnections === 0);
+  });
+
+  it('closes the connection when the peer resets, even while the handler runs', async () => {
+    let seen: Writer | undefined;
+    const server = await start((_address, _reader, writer) => {
+      seen = writer;
+      return NEVER;
+    });
+    const c = client(server.listeningOn);
+    await waitFor(() => seen !== undefined);
+    c.socket.resetAndDestroy();
+    await lastValueFrom(seen!.consumerLeft);
+    expect(server.numConnections).toBe(1); // the handler still runs: the slot is its own
+    server.invariant();
+  });
+
+  it('closes a connection idle for idleTimeout', async () => {
+    const server = await start((_address, reader) => reader.lines(), { idleTimeout: 100 });
+    const c = client(server.listeningOn);
+    await c.connected;
+    c.socket.write('keep alive\n');
+    const started = Date.now();
+    await c.ended;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+    await waitFor(() => server.numConnections === 0);
+  });
+
+  it('emits events for logs and metrics', async () => {
+    const server = await start(answerTwice, { onHandlerError: 'ignore' });
+    const events: ServerEvent<InetAddress>[] = [];
+    server.events.subscribe((e) => events.push(e));
+    await lastValueFrom(
+      withConnection(toHostAndPort('127.0.0.1', server.listeningOn), ({ reader, writer }) => {
+        writer.writeLine('a');
+        return reader.readLine();
+      }),
+    );
+    await waitFor(() => events.some((e) => e.type === 'connectionClosed'));
+    await lastValueFrom(server.close());
+    expect(events.map(({ type, numConnections }) => [type, numConnections])).toEqual([
+      ['accepted', 0],
+      ['connectionClosed', 0],
+      ['closed', 0],
+    ]);
+    expect(events[0].address).toMatchObject({ family: 'inet', host: '127.0.0.1' });
+  });
+
+  it('invariant() throws when the bookkeeping is inconsistent', async () => {
+    const server = await start(() => of(1));
+    server.invariant();
+    (server as unknown as { running: number }).running = -1;
+    expect(() => server.invariant()).toThrow(/Server invariant broken: running -1/);
+    (server as unknown as { running: number }).running = 0;
+  });
+
+  it('fails with EADDRINUSE when the port is taken, without emitting', async () => {
+    const server = await start(() => of(1));
+    const taken = Server.create(
+      (await import('rx-tcp')).WhereToListen.create({
+        socketType: 'inet',
+        address: { family: 'inet', host: '127.0.0.1', port: server.listeningOn },
+        listeningOn: (b) => b.port,
+      }),
+      () => of(1),
+    );
+    await expect(firstValueFrom(taken)).rejects.toMatchObject({ code: 'EADDRINUSE' });
+  });
+
+  it('abandons the server when unsubscribed before it listens', async () => {
+    const { dir, remove } = tempDir();
+    try {
+      const file = path.join(dir, 'abandoned.sock');
+      const subscription = Server.create(onFile(file), () => of(1)).subscribe();
+      subscription.unsubscribe();
+      await firstValueFrom(timer(50));
+      expect(fs.existsSync(file)).toBe(false);
+    } finally {
+      remove();
+    }
+  });
+
+  it.each([
+    [() => Server.create({} as never, () => of(1)), TypeError, /expected a WhereToListen/],
+    [() => Server.create(onPortChosenByOs, 'x' as never), TypeError, /handler must be a function, got "x"/],
+    [() => Server.create(onPortChosenByOs, () => of(1), { maxConnections: 0 }), RangeError, /got 0/],
+    [() => Server.create(onPortChosenByOs, () => of(1), { maxPendingConnections: -1 }), RangeError, /got -1/],
+    [() => Server.create(onPortChosenByOs, () => of(1), { idleTimeout: 0 }), RangeError, /idleTimeout.*got 0/],
+    [
+      () => Server.create(onPortChosenByOs, () => of(1), { onHandlerError: 'crash' as never }),
+      TypeError,
+      /got "crash"/,
+    ],
+  ])('rejects bad arguments at the call (%#)', (call, type, message) => {
+    expect(call).toThrow(type);
+    expect(call).toThrow(message);
+  });
+});
+
+describe('Server on a Unix socket', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    tmp = tempDir();
+  });
+  afterEach(() => tmp.remove());
+
+  it('serves a round trip, reports its path, and removes the file on close', async () => {
+    const file = path.join(tmp.dir, 'app.sock');
+    const server = await firstValueFrom(Server.create(onFile(file), answerTwice));
+    expect(server.listeningOn).toBe(file);
+    const answers = await lastValueFrom(
+      withConnection(toFile(file), ({ reader, writer }) => {
+        writer.writeLine('unix');
+        return reader.lines().pipe(take(2), toArray());
+      }),
+    );
+    expect(answers).toEqual(['unix 1', 'unix 2']);
+    await lastValueFrom(server.close());
+    expect(fs.existsSync(file)).toBe(false);
+  });
+
+  it('takes over a socket file left behind by a dead process', async () => {
+    const file = path.join(tmp.dir, 'stale.sock');
+    // A process that listens, then dies without cleaning up.
+    const child = spawn(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(file)}, () => process.kill(process.pid, 'SIGKILL'))`,
+    ]);
+    await once(child, 'exit');
+    expect(fs.lstatSync(file).isSocket()).toBe(true);
+    const server = await firstValueFrom(Server.create(onFile(file), answerTwice));
+    const answer = await lastValueFrom(
+      withConnection(toFile(file), ({ reader, writer }) => {
+        writer.writeLine('took over');
+        return reader.readLine();
+      }),
+    );
+    expect(answer).toBe('took over 1');
+    await lastValueFrom(server.close());
+  });
+
+  it('refuses a path something listens on (EADDRINUSE), and leaves it alone', async () => {
+    const file = path.join(tmp.dir, 'live.sock');
+    const live = net.createServer((s) => s.on('error', () => {}).end('live\n'));
+    await new Promise<void>((resolve) => live.listen(file, resolve));
+    try {
+      await expect(firstValueFrom(Server.create(onFile(file), answerTwice))).rejects.toMatchObject({
+        code: 'EADDRINUSE',
+      });
+      const still = await lastValueFrom(withConnection(toFile(file), ({ reader }) => reader.readLine()));
+      expect(still).toBe('live');
+    } finally {
+      await new Promise<void>((resolve) => live.close(() => resolve()));
+    }
+  });
+
+  it('never removes a path that is not a socket', async () => {
+    const file = path.join(tmp.dir, 'data.txt');
+    fs.writeFileSync(file, 'precious');
+    await expect(firstValueFrom(Server.create(onFile(file), answerTwice))).rejects.toMatchObject({
+      code: 'EADDRINUSE',
+    });
+    expect(fs.readFileSync(file, 'utf8')).toBe('precious');
+  });
+});
