@@ -10,7 +10,10 @@ const tsc = require.resolve('typescript/bin/tsc');
 fs.rmSync(dist, { recursive: true, force: true });
 
 function run(...args) {
-  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', ...args], { cwd: root, stdio: 'inherit' });
+  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', ...args], {
+    cwd: root,
+    stdio: 'inherit',
+  });
 }
 run('--outDir', 'dist/cjs', '--module', 'commonjs', '--declaration', 'false');
 run('--outDir', 'dist/esm', '--module', 'es2022', '--declaration', 'false');

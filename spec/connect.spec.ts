@@ -1,8 +1,9 @@
 import dns = require('node:dns');
+
 import { getEventListeners } from 'node:events';
+
 import net = require('node:net');
-import { firstValueFrom, lastValueFrom, NEVER, Subject, timer, toArray } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
+
 import {
   ConnectInterruptedError,
   ConnectTimeoutError,
@@ -13,6 +14,8 @@ import {
   toHostAndPort,
   toInetAddress,
 } from 'rx-tcp';
+import { firstValueFrom, lastValueFrom, NEVER, Subject, timer, toArray } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
 import { blackhole, closedPort, listenerCounts, once, rawServer } from './helpers/net';
 
 describe('connect', () => {
@@ -59,7 +62,10 @@ describe('connect', () => {
 
   it('binds the local side first with viaLocalInterface and viaLocalPort', async () => {
     const local = await closedPort();
-    const where = toHostAndPort('127.0.0.1', echo.port, { viaLocalInterface: '127.0.0.1', viaLocalPort: local });
+    const where = toHostAndPort('127.0.0.1', echo.port, {
+      viaLocalInterface: '127.0.0.1',
+      viaLocalPort: local,
+    });
     const connection = await firstValueFrom(connect(where));
     expect(connection.localAddress).toEqual({ family: 'inet', host: '127.0.0.1', port: local });
     await lastValueFrom(connection.close());
@@ -67,7 +73,9 @@ describe('connect', () => {
 
   it('fails with ECONNREFUSED when nothing listens', async () => {
     const port = await closedPort();
-    await expect(firstValueFrom(connect(toInetAddress({ family: 'inet', host: '127.0.0.1', port })))).rejects.toMatchObject({
+    await expect(
+      firstValueFrom(connect(toInetAddress({ family: 'inet', host: '127.0.0.1', port }))),
+    ).rejects.toMatchObject({
       code: 'ECONNREFUSED',
     });
   });
@@ -75,7 +83,9 @@ describe('connect', () => {
   it('fails with the DNS error and its code when the name does not resolve', async () => {
     // A stand-in resolver: the test must not send a query anywhere but loopback.
     jest.spyOn(dns, 'lookup').mockImplementation(((_host: string, _options: unknown, callback: Function) => {
-      const error = Object.assign(new Error('getaddrinfo ENOTFOUND no.such.host.invalid'), { code: 'ENOTFOUND' });
+      const error = Object.assign(new Error('getaddrinfo ENOTFOUND no.such.host.invalid'), {
+        code: 'ENOTFOUND',
+      });
       process.nextTick(callback, error);
     }) as never);
     await expect(firstValueFrom(connect(toHostAndPort('no.such.host.invalid', 80)))).rejects.toMatchObject({
@@ -85,7 +95,9 @@ describe('connect', () => {
 
   it('counts DNS in the timeout', async () => {
     jest.spyOn(dns, 'lookup').mockImplementation((() => {}) as never); // a resolver that never answers
-    const error = await firstValueFrom(connect(toHostAndPort('slow.invalid', 80), { timeout: 50 })).catch((e) => e);
+    const error = await firstValueFrom(connect(toHostAndPort('slow.invalid', 80), { timeout: 50 })).catch(
+      (e) => e,
+    );
     expect(error).toBeInstanceOf(ConnectTimeoutError);
     expect(error.message).toBe('connection attempt timeout slow.invalid:80');
   });
@@ -100,9 +112,9 @@ describe('connect', () => {
     it('times out with ConnectTimeoutError naming the address, and destroys the socket', async () => {
       const spy = jest.spyOn(net, 'connect');
       const started = Date.now();
-      const error = await firstValueFrom(connect(toHostAndPort('127.0.0.1', hole.port), { timeout: 200 })).catch(
-        (e) => e,
-      );
+      const error = await firstValueFrom(
+        connect(toHostAndPort('127.0.0.1', hole.port), { timeout: 200 }),
+      ).catch((e) => e);
       expect(error).toBeInstanceOf(ConnectTimeoutError);
       expect(error.code).toBe('ERR_RXTCP_CONNECT_TIMEOUT');
       expect(error.message).toBe(`connection attempt timeout 127.0.0.1:${hole.port}`);
@@ -122,7 +134,9 @@ describe('connect', () => {
 
     it('is interrupted by an AbortSignal, and removes its abort listener', async () => {
       const controller = new AbortController();
-      const result = firstValueFrom(connect(toHostAndPort('127.0.0.1', hole.port), { interrupt: controller.signal }));
+      const result = firstValueFrom(
+        connect(toHostAndPort('127.0.0.1', hole.port), { interrupt: controller.signal }),
+      );
       expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
       const reason = new Error('user gave up');
       controller.abort(reason);
@@ -218,7 +232,11 @@ describe('connect', () => {
 
   it.each([
     [() => connect({} as never), TypeError, /expected a WhereToConnect/],
-    [() => connect(toHostAndPort('h', 1), { timeout: -1 }), RangeError, /timeout must be a number >= 0, got -1/],
+    [
+      () => connect(toHostAndPort('h', 1), { timeout: -1 }),
+      RangeError,
+      /timeout must be a number >= 0, got -1/,
+    ],
     [() => connect(toHostAndPort('h', 1), { timeout: 'x' as never }), TypeError, /got "x"/],
     [() => connect(toHostAndPort('h', 1), { readerBufferSize: 0 }), RangeError, /readerBufferSize.*got 0/],
     [() => connect(toHostAndPort('h', 1), { bufferAgeLimit: 'never' as never }), TypeError, /got "never"/],

@@ -23,7 +23,11 @@ describe('errors', () => {
       [new WriterClosedError(), 'WriterClosedError', 'ERR_RXTCP_WRITER_CLOSED'],
       [new ConsumerLeftError(3, cause), 'ConsumerLeftError', 'ERR_RXTCP_CONSUMER_LEFT'],
       [new ConnectionAbortedError(cause), 'ConnectionAbortedError', 'ERR_RXTCP_CONNECTION_ABORTED'],
-      [new BufferAgeLimitError(10, 5, Buffer.from('ab')), 'BufferAgeLimitError', 'ERR_RXTCP_BUFFER_AGE_LIMIT'],
+      [
+        new BufferAgeLimitError(10, 5, Buffer.from('ab')),
+        'BufferAgeLimitError',
+        'ERR_RXTCP_BUFFER_AGE_LIMIT',
+      ],
       [new FrameTooLongError(4, 5), 'FrameTooLongError', 'ERR_RXTCP_FRAME_TOO_LONG'],
       [new TruncatedFrameError(Buffer.from('a'), 4), 'TruncatedFrameError', 'ERR_RXTCP_TRUNCATED_FRAME'],
     ];

@@ -1,6 +1,5 @@
 import * as crypto from 'node:crypto';
 import type * as net from 'node:net';
-import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import {
   ConcurrentReadError,
   type Connection,
@@ -11,6 +10,7 @@ import {
   ReaderClosedError,
   toHostAndPort,
 } from 'rx-tcp';
+import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { collect, once, rawServer, waitFor } from './helpers/net';
 
 type Peer = { connection: Connection<InetAddress>; peer: net.Socket; close: () => Promise<void> };
@@ -46,7 +46,9 @@ describe('Reader', () => {
     p = await pair();
     p.peer.end('early bytes');
     await waitFor(() => p.connection.reader.bytesBuffered === 11, 5000, 'bytes buffered');
-    expect(Buffer.concat(await lastValueFrom(p.connection.reader.pipe(toArray()))).toString()).toBe('early bytes');
+    expect(Buffer.concat(await lastValueFrom(p.connection.reader.pipe(toArray()))).toString()).toBe(
+      'early bytes',
+    );
   });
 
   it('serves one consumer at a time', async () => {
@@ -54,7 +56,9 @@ describe('Reader', () => {
     const { reader } = p.connection;
     const first = reader.subscribe();
     await expect(firstValueFrom(reader)).rejects.toBeInstanceOf(ConcurrentReadError);
-    await expect(firstValueFrom(reader.readLine())).rejects.toThrow(/one subscription or pull read at a time/);
+    await expect(firstValueFrom(reader.readLine())).rejects.toThrow(
+      /one subscription or pull read at a time/,
+    );
     first.unsubscribe();
     p.peer.write('next\n');
     expect(await firstValueFrom(reader.readLine())).toBe('next');
@@ -107,7 +111,9 @@ describe('Reader', () => {
       const error = await firstValueFrom(reader.readUntil(Buffer.from('||'), { max: 5 })).catch((e) => e);
       expect(error).toBeInstanceOf(FrameTooLongError);
       // The failed read took nothing: a larger limit reads the same frame.
-      expect((await firstValueFrom(reader.readUntil('||', { max: 6 }))) as Buffer).toEqual(Buffer.from('cccccc'));
+      expect((await firstValueFrom(reader.readUntil('||', { max: 6 }))) as Buffer).toEqual(
+        Buffer.from('cccccc'),
+      );
       expect((await firstValueFrom(reader.readUntil('||'))) as Buffer).toEqual(Buffer.from('d'));
       expect(await firstValueFrom(reader.readUntil('||'))).toBe(EOF);
     });
@@ -147,7 +153,9 @@ describe('Reader', () => {
       expect(() => reader.reallyRead(0)).toThrow(/n must be a positive integer, got 0/);
       expect(() => reader.reallyRead(1.5)).toThrow(RangeError);
       expect(() => reader.readUntil('')).toThrow(/delimiter must not be empty, got ""/);
-      expect(() => reader.readUntil('x', { max: 0 })).toThrow(/max must be a positive integer or Infinity, got 0/);
+      expect(() => reader.readUntil('x', { max: 0 })).toThrow(
+        /max must be a positive integer or Infinity, got 0/,
+      );
     });
   });
 
@@ -294,7 +302,8 @@ describe('Reader', () => {
     const data = await echoed;
     expect(data.length).toBe(total);
     for (let offset = 0; offset < total; offset += chunk.length) {
-      if (!data.subarray(offset, offset + chunk.length).equals(chunk)) throw new Error(`corrupt at ${offset}`);
+      if (!data.subarray(offset, offset + chunk.length).equals(chunk))
+        throw new Error(`corrupt at ${offset}`);
     }
   });
 });

@@ -3,6 +3,20 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import {
+  EOF,
+  type InetAddress,
+  onFile,
+  onPortChosenByOs,
+  type Reader,
+  Server,
+  type ServerEvent,
+  type ServerOptions,
+  toFile,
+  toHostAndPort,
+  type Writer,
+  withConnection,
+} from 'rx-tcp';
+import {
   config,
   defer,
   firstValueFrom,
@@ -14,20 +28,6 @@ import {
   timer,
   toArray,
 } from 'rxjs';
-import {
-  EOF,
-  type InetAddress,
-  onFile,
-  type Reader,
-  onPortChosenByOs,
-  Server,
-  type ServerEvent,
-  type ServerOptions,
-  toFile,
-  toHostAndPort,
-  withConnection,
-  type Writer,
-} from 'rx-tcp';
 import { once, waitFor } from './helpers/net';
 import { loopback, tempDir } from './helpers/servers';
 
@@ -146,7 +146,9 @@ describe('Server.create', () => {
     expect(maxActive).toBe(2);
     expect(served).toBe(5);
     expect(clients.map((c) => c.error())).toEqual([undefined, undefined, undefined, undefined, undefined]);
-    expect(clients.map((c) => c.received()).sort()).toEqual([0, 1, 2, 3, 4].map((i) => `served client ${i}\n`));
+    expect(clients.map((c) => c.received()).sort()).toEqual(
+      [0, 1, 2, 3, 4].map((i) => `served client ${i}\n`),
+    );
     await waitFor(() => server.numConnections === 0);
     server.invariant();
   });
@@ -199,7 +201,8 @@ describe('Server.create', () => {
     it("'ignore' goes on serving, and reports the error in events", async () => {
       let calls = 0;
       const server = await start(
-        (address, reader, writer) => (++calls === 1 ? throwError(() => boom) : answerTwice(address, reader, writer)),
+        (address, reader, writer) =>
+          ++calls === 1 ? throwError(() => boom) : answerTwice(address, reader, writer),
         { onHandlerError: 'ignore' },
       );
       const events: ServerEvent<InetAddress>[] = [];
@@ -411,7 +414,11 @@ describe('Server.create', () => {
     [() => Server.create(onPortChosenByOs, 'x' as never), TypeError, /handler must be a function, got "x"/],
     [() => Server.create(onPortChosenByOs, () => of(1), { maxConnections: 0 }), RangeError, /got 0/],
     [() => Server.create(onPortChosenByOs, () => of(1), { maxPendingConnections: -1 }), RangeError, /got -1/],
-    [() => Server.create(onPortChosenByOs, () => of(1), { idleTimeout: 0 }), RangeError, /idleTimeout.*got 0/],
+    [
+      () => Server.create(onPortChosenByOs, () => of(1), { idleTimeout: 0 }),
+      RangeError,
+      /idleTimeout.*got 0/,
+    ],
     [
       () => Server.create(onPortChosenByOs, () => of(1), { onHandlerError: 'crash' as never }),
       TypeError,

@@ -1,4 +1,4 @@
-import { toFile, toHostAndPort, toInetAddress, toUnixAddress, Tcp } from 'rx-tcp';
+import { Tcp, toFile, toHostAndPort, toInetAddress, toUnixAddress } from 'rx-tcp';
 
 describe('where to connect', () => {
   it('describes itself as host:port or path', () => {

@@ -1,6 +1,16 @@
 import type * as net from 'node:net';
-import { catchError, concat, defer, firstValueFrom, lastValueFrom, NEVER, of, throwError, toArray } from 'rxjs';
 import { BufferAgeLimitError, type Connection, toHostAndPort, withConnection } from 'rx-tcp';
+import {
+  catchError,
+  concat,
+  defer,
+  firstValueFrom,
+  lastValueFrom,
+  NEVER,
+  of,
+  throwError,
+  toArray,
+} from 'rxjs';
 import { collect, once, rawServer, waitFor } from './helpers/net';
 
 describe('withConnection', () => {
@@ -26,8 +36,14 @@ describe('withConnection', () => {
         connection = c;
         const writerClose = c.writer.close.bind(c.writer);
         const readerClose = c.reader.close.bind(c.reader);
-        jest.spyOn(c.writer, 'close').mockImplementation((o) => (calls.push('writer'), writerClose(o)));
-        jest.spyOn(c.reader, 'close').mockImplementation(() => (calls.push('reader'), readerClose()));
+        jest.spyOn(c.writer, 'close').mockImplementation((o) => {
+          calls.push('writer');
+          return writerClose(o);
+        });
+        jest.spyOn(c.reader, 'close').mockImplementation(() => {
+          calls.push('reader');
+          return readerClose();
+        });
         c.writer.writeLine('hello');
         return of(1, 2, 3);
       }).pipe(toArray()),

@@ -1,6 +1,5 @@
 import * as crypto from 'node:crypto';
 import type * as net from 'node:net';
-import { firstValueFrom, from, lastValueFrom } from 'rxjs';
 import {
   BufferAgeLimitError,
   type Connection,
@@ -10,6 +9,7 @@ import {
   toHostAndPort,
   WriterClosedError,
 } from 'rx-tcp';
+import { firstValueFrom, from, lastValueFrom } from 'rxjs';
 import { collect, once, rawServer, waitFor } from './helpers/net';
 
 type Peer = { connection: Connection<InetAddress>; peer: net.Socket; close: () => Promise<void> };
@@ -194,7 +194,9 @@ describe('Writer', () => {
     try {
       backUp(p.connection, p.peer);
       backUp(limited.connection, limited.peer);
-      await expect(lastValueFrom(limited.connection.writer.closeFinished)).rejects.toBeInstanceOf(BufferAgeLimitError);
+      await expect(lastValueFrom(limited.connection.writer.closeFinished)).rejects.toBeInstanceOf(
+        BufferAgeLimitError,
+      );
       expect(p.connection.writer.isClosed).toBe(false);
       expect(p.connection.writer.bytesToWrite).toBeGreaterThan(0);
     } finally {

@@ -1,6 +1,13 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { asyncScheduler, from, type ObservableInput, Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import {
+  asyncScheduler,
+  from,
+  Observable,
+  type ObservableInput,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
 import type { Address, UnixAddress } from './address';
 import { ConnectInterruptedError, ConnectTimeoutError } from './errors';
 import { checkNumber, describe } from './internal/validate';
@@ -67,15 +74,26 @@ export function connectWith<A extends Address, T>(
   wrap: (socket: Socket<A>) => T,
 ): Observable<T> {
   if (!(where instanceof WhereToConnect)) {
-    throw new TypeError(`${caller}: expected a WhereToConnect from toHostAndPort, toFile, …, got ${describe(where)}`);
+    throw new TypeError(
+      `${caller}: expected a WhereToConnect from toHostAndPort, toFile, …, got ${describe(where)}`,
+    );
   }
-  const { timeout = DEFAULT_CONNECT_TIMEOUT, interrupt, tls: tlsOptions, scheduler = asyncScheduler } = options;
+  const {
+    timeout = DEFAULT_CONNECT_TIMEOUT,
+    interrupt,
+    tls: tlsOptions,
+    scheduler = asyncScheduler,
+  } = options;
   if (timeout !== Number.POSITIVE_INFINITY) checkNumber(caller, 'timeout', timeout, 0);
   const signal = interrupt instanceof AbortSignal ? interrupt : undefined;
   // from() rejects what is not an ObservableInput at once, so a bad interrupt fails at the call.
   const interrupt$ =
     interrupt === undefined || signal !== undefined ? undefined : from(interrupt as ObservableInput<unknown>);
-  if (tlsOptions !== undefined && tlsOptions !== true && (typeof tlsOptions !== 'object' || tlsOptions === null)) {
+  if (
+    tlsOptions !== undefined &&
+    tlsOptions !== true &&
+    (typeof tlsOptions !== 'object' || tlsOptions === null)
+  ) {
     throw new TypeError(`${caller}: tls must be true or tls.ConnectionOptions, got ${describe(tlsOptions)}`);
   }
 

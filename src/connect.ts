@@ -1,7 +1,7 @@
 import type { Observable } from 'rxjs';
 import type { Address } from './address';
-import { connectWith, type ConnectSockOptions } from './connect-sock';
-import { checkConnectionOptions, Connection, type ConnectionOptions } from './connection';
+import { type ConnectSockOptions, connectWith } from './connect-sock';
+import { Connection, type ConnectionOptions, checkConnectionOptions } from './connection';
 import { socketTransport } from './internal/socket-transport';
 import type { WhereToConnect } from './where-to-connect';
 

@@ -46,7 +46,9 @@ export function checkConnectionOptions(where: string, options: ConnectionOptions
   if (readerBufferSize !== undefined) checkNumber(where, 'readerBufferSize', readerBufferSize, 1, true);
   if (bufferAgeLimit !== undefined && bufferAgeLimit !== 'unlimited') {
     if (typeof bufferAgeLimit !== 'number') {
-      throw new TypeError(`${where}: bufferAgeLimit must be a number or 'unlimited', got ${describe(bufferAgeLimit)}`);
+      throw new TypeError(
+        `${where}: bufferAgeLimit must be a number or 'unlimited', got ${describe(bufferAgeLimit)}`,
+      );
     }
     checkNumber(where, 'bufferAgeLimit', bufferAgeLimit, 0);
   }

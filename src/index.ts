@@ -8,8 +8,8 @@ export {
   DEFAULT_READER_BUFFER_SIZE,
 } from './connection';
 export * from './errors';
-export { EOF, Reader, type ReadUntilOptions, type ShortRead } from './reader';
 export { DEFAULT_BACKLOG, type ListenOptions, listen } from './listen';
+export { EOF, Reader, type ReadUntilOptions, type ShortRead } from './reader';
 export {
   DEFAULT_MAX_CONNECTIONS,
   type Handler,

@@ -2,7 +2,12 @@ import type * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { map, type Observable } from 'rxjs';
 import type { Address, UnixAddress } from './address';
-import { checkConnectionOptions, Connection, type ConnectionInternals, type ConnectionOptions } from './connection';
+import {
+  Connection,
+  type ConnectionInternals,
+  type ConnectionOptions,
+  checkConnectionOptions,
+} from './connection';
 import { listenSockets } from './internal/listen-sockets';
 import { socketTransport } from './internal/socket-transport';
 import { checkNumber, describe } from './internal/validate';
@@ -80,5 +85,10 @@ export function acceptedConnection<A extends Address>(
     bound.family === 'unix'
       ? { local: bound, remote: { family: 'unix', path: '' } as UnixAddress as A }
       : undefined;
-  return new Connection(new Socket<A>(socket, bound.family, known), socketTransport(socket), options, internals);
+  return new Connection(
+    new Socket<A>(socket, bound.family, known),
+    socketTransport(socket),
+    options,
+    internals,
+  );
 }

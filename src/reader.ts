@@ -143,7 +143,8 @@ export class Reader extends Observable<Buffer> {
   readUntil(delimiter: string | Uint8Array, options: ReadUntilOptions = {}): Observable<Buffer | EOF> {
     const { keepDelimiter = false, max = Number.POSITIVE_INFINITY } = options;
     const bytes = typeof delimiter === 'string' ? Buffer.from(delimiter) : Buffer.from(delimiter);
-    if (bytes.length === 0) throw new RangeError(`readUntil: the delimiter must not be empty, got ${JSON.stringify(delimiter)}`);
+    if (bytes.length === 0)
+      throw new RangeError(`readUntil: the delimiter must not be empty, got ${JSON.stringify(delimiter)}`);
     if (!(max > 0) || (max !== Number.POSITIVE_INFINITY && !Number.isInteger(max))) {
       throw new RangeError(`readUntil: max must be a positive integer or Infinity, got ${max}`);
     }
@@ -157,7 +158,8 @@ export class Reader extends Observable<Buffer> {
    * @param n A positive integer.
    */
   reallyRead(n: number): Observable<Buffer | ShortRead | EOF> {
-    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`reallyRead: n must be a positive integer, got ${n}`);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new RangeError(`reallyRead: n must be a positive integer, got ${n}`);
     return this.pull(new ExactDecoder(n));
   }
 

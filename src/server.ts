@@ -15,7 +15,7 @@ import {
   throwError,
 } from 'rxjs';
 import { type Address, unmapIPv4 } from './address';
-import { checkConnectionOptions, type Connection, type ConnectionOptions } from './connection';
+import { type Connection, type ConnectionOptions, checkConnectionOptions } from './connection';
 import { listenSockets } from './internal/listen-sockets';
 import { Outcome } from './internal/outcome';
 import { checkNumber, describe } from './internal/validate';
@@ -30,7 +30,10 @@ import type { Writer } from './writer';
  * `closeFinished` errors), `'ignore'` carries on, `{ call }` reports and carries on unless `call`
  * throws, which stops the server as `'raise'` does.
  */
-export type HandlerErrorPolicy<A extends Address> = 'raise' | 'ignore' | { call: (address: A, error: unknown) => void };
+export type HandlerErrorPolicy<A extends Address> =
+  | 'raise'
+  | 'ignore'
+  | { call: (address: A, error: unknown) => void };
 
 /** Options of {@link Server.create}. */
 export interface ServerOptions<A extends Address> extends ConnectionOptions {
@@ -76,7 +79,11 @@ export interface ServerEvent<A extends Address> {
 }
 
 /** The handler of `Server.create`: serves one connection; its end closes the connection. */
-export type Handler<A extends Address> = (address: A, reader: Reader, writer: Writer) => ObservableInput<unknown>;
+export type Handler<A extends Address> = (
+  address: A,
+  reader: Reader,
+  writer: Writer,
+) => ObservableInput<unknown>;
 
 /** The default of `ServerOptions.maxConnections`. */
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
@@ -170,7 +177,9 @@ export class Server<A extends Address, L> {
     if (
       onHandlerError !== 'raise' &&
       onHandlerError !== 'ignore' &&
-      (typeof onHandlerError !== 'object' || onHandlerError === null || typeof onHandlerError.call !== 'function')
+      (typeof onHandlerError !== 'object' ||
+        onHandlerError === null ||
+        typeof onHandlerError.call !== 'function')
     ) {
       throw new TypeError(
         `Server.create: onHandlerError must be 'raise', 'ignore' or { call }, got ${describe(onHandlerError)}`,

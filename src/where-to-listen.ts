@@ -41,17 +41,25 @@ export class WhereToListen<A extends Address, L> {
   static create<A extends Address, L>(spec: WhereToListenSpec<A, L>): WhereToListen<A, L> {
     const { socketType, address, listeningOn } = spec ?? ({} as WhereToListenSpec<A, L>);
     if (socketType !== 'inet' && socketType !== 'unix') {
-      throw new TypeError(`WhereToListen.create: socketType must be 'inet' or 'unix', got ${describe(socketType)}`);
+      throw new TypeError(
+        `WhereToListen.create: socketType must be 'inet' or 'unix', got ${describe(socketType)}`,
+      );
     }
     if (typeof address !== 'object' || address === null || address.family !== socketType) {
-      throw new TypeError(`WhereToListen.create: address must be a ${socketType} address, got ${describe(address)}`);
+      throw new TypeError(
+        `WhereToListen.create: address must be a ${socketType} address, got ${describe(address)}`,
+      );
     }
     if (typeof listeningOn !== 'function') {
-      throw new TypeError(`WhereToListen.create: listeningOn must be a function, got ${describe(listeningOn)}`);
+      throw new TypeError(
+        `WhereToListen.create: listeningOn must be a function, got ${describe(listeningOn)}`,
+      );
     }
     if (address.family === 'inet') {
       if (typeof address.host !== 'string' || address.host.length === 0) {
-        throw new TypeError(`WhereToListen.create: host must be a non-empty string, got ${describe(address.host)}`);
+        throw new TypeError(
+          `WhereToListen.create: host must be a non-empty string, got ${describe(address.host)}`,
+        );
       }
       checkPort('WhereToListen.create', address.port, 0);
     } else {

@@ -1,4 +1,11 @@
-import { asapScheduler, asyncScheduler, type Observable, type Observer, type SchedulerLike, type Subscription } from 'rxjs';
+import {
+  asapScheduler,
+  asyncScheduler,
+  type Observable,
+  type Observer,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
 import { BufferAgeLimitError, ConsumerLeftError, WriterClosedError } from './errors';
 import { Outcome } from './internal/outcome';
 import type { Transport } from './internal/transport';
@@ -180,7 +187,10 @@ export class Writer implements Observer<string | Uint8Array> {
       this.flushNow();
       const target = this.handed;
       if (this.handed - this.transport.writableLength >= target) outcome.resolve();
-      else (this.flushWaiters ??= []).push({ target, outcome });
+      else {
+        this.flushWaiters ??= [];
+        this.flushWaiters.push({ target, outcome });
+      }
     }
     return outcome.asObservable();
   }
@@ -193,7 +203,9 @@ export class Writer implements Observer<string | Uint8Array> {
   close(options: WriterCloseOptions = {}): Observable<void> {
     const { forceCloseAfter = 30_000 } = options;
     if (forceCloseAfter !== 'never' && !(typeof forceCloseAfter === 'number' && forceCloseAfter >= 0)) {
-      throw new RangeError(`close: forceCloseAfter must be a number >= 0 or 'never', got ${String(forceCloseAfter)}`);
+      throw new RangeError(
+        `close: forceCloseAfter must be a number >= 0 or 'never', got ${String(forceCloseAfter)}`,
+      );
     }
     if (this.state === 'open') {
       this.state = 'closing';
@@ -301,7 +313,8 @@ export class Writer implements Observer<string | Uint8Array> {
     this.handed += chunk.byteLength;
     this.transport.write(chunk, this.afterWrite);
     if (this.transport.writableLength > 0 && this.bufferAgeLimit !== 'unlimited') {
-      (this.waiting ??= []).push({ chunk, end: this.handed, at: this.scheduler.now() });
+      this.waiting ??= [];
+      this.waiting.push({ chunk, end: this.handed, at: this.scheduler.now() });
       this.ageCheck ??= this.scheduler.schedule(this.checkAge, this.bufferAgeLimit);
     }
   }

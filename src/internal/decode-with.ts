@@ -1,4 +1,4 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import { Observable, type OperatorFunction, takeWhile } from 'rxjs';
 import { ByteQueue } from './byte-queue';
 import type { FrameDecoder } from './frame-decoder';
 
@@ -40,10 +40,11 @@ export function decodeWith<T>(
         }
       };
 
-      const subscription = source.subscribe({
+      // A synchronous source emits until its subscribe call returns, before the teardown below is in
+      // place: after an error, or a consumer such as take(n) leaving, it would go on for ever. takeWhile
+      // closes the source's own subscriber at its next chunk, which stops such a source.
+      const subscription = source.pipe(takeWhile(() => !subscriber.closed)).subscribe({
         next: (chunk) => {
-          // A synchronous source keeps emitting until its subscribe call returns, even after an error.
-          if (subscriber.closed) return;
           if (chunk instanceof Uint8Array) {
             queue.push(
               Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength),
@@ -62,6 +63,7 @@ export function decodeWith<T>(
           subscriber.error(error);
         },
         complete: () => {
+          // takeWhile also completes when it stops a source for a closed subscriber.
           if (subscriber.closed || !drain()) return;
           let last: T | undefined;
           try {

@@ -14,13 +14,13 @@ const NO_WORDS = new Int32Array(0);
 /**
  * Lines as strings, with the semantics of {@link DelimiterDecoder} on `\n` with one `\r` stripped
  * (Async's `read_line`), specialised for the `lines()` operator: rather than cutting and decoding one
- * line at a time, it decodes every whole line a chunk brings in one `toString` and splits the string,
- * which is several times faster on short lines. It therefore takes all whole lines off the queue at
- * once and hands them out over the next calls, so it only suits a queue it owns (not the Reader's
- * pull reads, which must leave the bytes after one line in place).
+ * line at a time (a native call per line), it decodes all the whole lines a chunk brings at once and
+ * slices the text (see `splitAhead`). It therefore takes every whole line off the queue at once and
+ * hands them out over the next calls, so it only suits a queue it owns, not the Reader's pull reads,
+ * which must leave the bytes after one line in place.
  *
- * Each line is decoded on its own bytes, exactly as `DelimiterDecoder` frames would be, and the
- * limit counts bytes exactly.
+ * The strings are the same as decoding each line's bytes on its own would give (invalid UTF-8
+ * included), and the limit counts bytes exactly.
  */
 export class LineDecoder implements FrameDecoder<string> {
   /** Position from which the next search for `\n` starts: everything before it holds none. */

@@ -28,7 +28,8 @@ export class Outcome {
   asObservable(): Observable<void> {
     this.observable ??= new Observable<void>((subscriber) => {
       if (this.state === 'pending') {
-        (this.waiters ??= []).push(subscriber);
+        this.waiters ??= [];
+        this.waiters.push(subscriber);
         return () => {
           const waiters = this.waiters;
           if (waiters !== undefined) {

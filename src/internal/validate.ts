@@ -59,7 +59,9 @@ export function checkNumber(where: string, name: string, value: unknown, min = 0
     throw new TypeError(`${where}: ${name} must be a number, got ${describe(value)}`);
   }
   if (value < min || (integer && !Number.isInteger(value))) {
-    throw new RangeError(`${where}: ${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${value}`);
+    throw new RangeError(
+      `${where}: ${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${value}`,
+    );
   }
   return value;
 }

@@ -8,8 +8,9 @@ import { LineDecoder, type LineEncoding } from '../internal/line-decoder';
 export interface LinesOptions {
   /**
    * The longest line accepted, in bytes, the line ending (`\n` or `\r\n`) excluded. A longer line
-   * fails the stream with a `FrameTooLongError` as soon as its first `maxLineLength + 2` bytes are
-   * in, so no more than that is ever held for one line. Default: `65536` (64 KiB).
+   * fails the stream with a `FrameTooLongError` as soon as `maxLineLength + 2` of its bytes are in
+   * (the last of `maxLineLength + 1` may be the `\r` of a `\r\n`), so a line never holds more memory
+   * than that and the chunk being decoded. Default: `65536` (64 KiB).
    */
   maxLineLength?: number;
   /**

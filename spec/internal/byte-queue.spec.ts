@@ -1,0 +1,312 @@
+import fc from 'fast-check';
+import { ByteQueue } from '../../src/internal/byte-queue';
+
+const b = (text: string): Buffer => Buffer.from(text, 'latin1');
+
+function queueOf(...chunks: string[]): ByteQueue {
+  const queue = new ByteQueue();
+  for (const chunk of chunks) queue.push(b(chunk));
+  return queue;
+}
+
+/** Every chunk the queue holds, as latin1 strings, to see where the boundaries are. */
+function chunksOf(queue: ByteQueue): string[] {
+  const out: string[] = [];
+  queue.forEachChunk((chunk) => out.push(chunk.toString('latin1')));
+  return out;
+}
+
+/** Cuts `bytes` into chunks of the given sizes, taken in turn. */
+function cut(bytes: Buffer, sizes: number[]): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let at = 0, i = 0; at < bytes.length; i++) {
+    const size = sizes[i % sizes.length];
+    chunks.push(bytes.subarray(at, at + size));
+    at += size;
+  }
+  return chunks;
+}
+
+/** Bytes over a small alphabet, so that short needles occur often and across boundaries. */
+const smallBytes = (maxLength: number) =>
+  fc.array(fc.constantFrom(0x61, 0x62, 0x0a), { maxLength }).map((bytes) => Buffer.from(bytes));
+const sizes = fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 10 });
+
+describe('ByteQueue', () => {
+  describe('push and length', () => {
+    it('counts the bytes pushed and ignores empty chunks', () => {
+      const queue = queueOf('ab', '', 'cde');
+      expect(queue.length).toBe(5);
+      expect(chunksOf(queue)).toEqual(['ab', 'cde']);
+    });
+  });
+
+  describe('take', () => {
+    it('returns a view of the chunk when the bytes lie inside it', () => {
+      const chunk = b('abcdef');
+      const queue = new ByteQueue();
+      queue.push(chunk);
+      const out = queue.take(3);
+      expect(out.toString()).toBe('abc');
+      expect(out.buffer).toBe(chunk.buffer);
+      expect(out.byteOffset).toBe(chunk.byteOffset);
+      expect(queue.length).toBe(3);
+      expect(chunksOf(queue)).toEqual(['def']);
+    });
+
+    it('copies the bytes once when they span chunks, and leaves the rest in place', () => {
+      const queue = queueOf('ab', 'cd', 'ef');
+      expect(queue.take(5).toString()).toBe('abcde');
+      expect(queue.length).toBe(1);
+      expect(chunksOf(queue)).toEqual(['f']);
+    });
+
+    it('takes a whole chunk exactly and then nothing', () => {
+      const queue = queueOf('ab', 'cd');
+      expect(queue.take(2).toString()).toBe('ab');
+      expect(chunksOf(queue)).toEqual(['cd']);
+      expect(queue.take(0).length).toBe(0);
+      expect(queue.length).toBe(2);
+    });
+
+    it('takeAll empties the queue', () => {
+      const queue = queueOf('ab', 'c');
+      expect(queue.takeAll().toString()).toBe('abc');
+      expect(queue.length).toBe(0);
+      expect(queue.takeAll().length).toBe(0);
+    });
+  });
+
+  describe('shift', () => {
+    it('returns the rest of the first chunk, then undefined when empty', () => {
+      const queue = queueOf('abc', 'de');
+      queue.skip(1);
+      expect(queue.shift()?.toString()).toBe('bc');
+      expect(queue.shift()?.toString()).toBe('de');
+      expect(queue.shift()).toBeUndefined();
+      expect(queue.length).toBe(0);
+    });
+  });
+
+  describe('skip', () => {
+    it('discards bytes across chunks', () => {
+      const queue = queueOf('ab', 'cd', 'ef');
+      queue.skip(3);
+      expect(queue.length).toBe(3);
+      expect(chunksOf(queue)).toEqual(['d', 'ef']);
+      queue.skip(0);
+      expect(queue.length).toBe(3);
+    });
+  });
+
+  describe('byteAt', () => {
+    it('reads across chunks, relative to what was already removed', () => {
+      const queue = queueOf('ab', 'c', 'def');
+      queue.skip(1);
+      expect([0, 1, 2, 3, 4].map((i) => String.fromCharCode(queue.byteAt(i)))).toEqual([
+        'b',
+        'c',
+        'd',
+        'e',
+        'f',
+      ]);
+    });
+  });
+
+  describe('indexOf', () => {
+    it('finds a needle inside one chunk', () => {
+      expect(queueOf('xx', 'abcd').indexOf(b('bc'))).toBe(3);
+    });
+
+    it('finds a needle straddling two chunks', () => {
+      expect(queueOf('xxa', 'bx').indexOf(b('ab'))).toBe(2);
+    });
+
+    it('finds a needle straddling chunks shorter than itself', () => {
+      expect(queueOf('xa', 'b', 'c', 'dx').indexOf(b('abcd'))).toBe(1);
+    });
+
+    it('returns -1 for a needle that only begins at the end', () => {
+      expect(queueOf('xx', 'ab').indexOf(b('abc'))).toBe(-1);
+    });
+
+    it('honours from, also inside a straddling match', () => {
+      const queue = queueOf('ab', 'ab', 'ab');
+      expect(queue.indexOf(b('ba'), 0)).toBe(1);
+      expect(queue.indexOf(b('ba'), 2)).toBe(3);
+      expect(queue.indexOf(b('ba'), 4)).toBe(-1);
+      expect(queue.indexOf(b('ab'), 7)).toBe(-1);
+    });
+
+    it('counts positions from the bytes still held', () => {
+      const queue = queueOf('a\n', 'b\n');
+      queue.skip(2);
+      expect(queue.indexOf(b('\n'))).toBe(1);
+    });
+
+    it('treats the empty needle as found at from', () => {
+      expect(queueOf('abc').indexOf(b(''), 2)).toBe(2);
+      expect(queueOf('abc').indexOf(b(''), 4)).toBe(-1);
+    });
+
+    it('resumes a failed search once more bytes arrive', () => {
+      const queue = queueOf('xxxx');
+      const needle = b('\r\n\r\n');
+      let from = 0;
+      for (const chunk of ['\r', '\n', '\r', 'x', '\r\n\r', '\n']) {
+        expect(queue.indexOf(needle, from)).toBe(-1);
+        from = Math.max(0, queue.length - needle.length + 1);
+        queue.push(b(chunk));
+      }
+      expect(queue.indexOf(needle, from)).toBe(8); // after "xxxx\r\n\rx"
+    });
+
+    it('stays correct after the queue compacts its chunk list', () => {
+      const queue = new ByteQueue();
+      for (let i = 0; i < 3000; i++) queue.push(b(i % 3 === 2 ? '\n' : 'x'));
+      let from = 0;
+      for (let line = 0; line < 1000; line++) {
+        const at = queue.indexOf(b('\n'), from);
+        expect(at).toBe(2);
+        queue.skip(at + 1);
+        from = 0;
+      }
+      expect(queue.length).toBe(0);
+    });
+  });
+
+  describe('clear', () => {
+    it('drops everything and forgets the last search', () => {
+      const queue = queueOf('ab', 'cd');
+      expect(queue.indexOf(b('x'))).toBe(-1);
+      queue.clear();
+      expect(queue.length).toBe(0);
+      queue.push(b('xy'));
+      expect(queue.indexOf(b('y'), 0)).toBe(1);
+    });
+  });
+
+  describe('properties', () => {
+    it('indexOf agrees with Buffer.concat(...).indexOf for any chunking, needle and start', () => {
+      fc.assert(
+        fc.property(
+          smallBytes(60),
+          sizes,
+          fc.integer({ min: 1, max: 5 }).chain((n) => smallBytes(n).filter((needle) => needle.length > 0)),
+          fc.nat({ max: 70 }),
+          fc.nat({ max: 10 }),
+          (bytes, chunkSizes, needle, from, removed) => {
+            const queue = new ByteQueue();
+            for (const chunk of cut(bytes, chunkSizes)) queue.push(chunk);
+            const skip = Math.min(removed, bytes.length);
+            queue.skip(skip);
+            const whole = bytes.subarray(skip);
+            expect(queue.indexOf(needle, from)).toBe(from > whole.length ? -1 : whole.indexOf(needle, from));
+          },
+        ),
+        { numRuns: 2000 },
+      );
+    });
+
+    it('a search resumed after each new chunk finds every needle that a whole-buffer split finds', () => {
+      fc.assert(
+        fc.property(smallBytes(80), sizes, smallBytes(4), (bytes, chunkSizes, needleBytes) => {
+          const needle = needleBytes.length > 0 ? needleBytes : b('a');
+          const queue = new ByteQueue();
+          const found: string[] = [];
+          let from = 0;
+          for (const chunk of cut(bytes, chunkSizes)) {
+            queue.push(chunk);
+            for (let at = queue.indexOf(needle, from); at !== -1; at = queue.indexOf(needle, 0)) {
+              found.push(queue.take(at).toString('latin1'));
+              queue.skip(needle.length);
+              from = 0;
+            }
+            from = Math.max(0, queue.length - needle.length + 1);
+          }
+          const expected = bytes.toString('latin1').split(needle.toString('latin1'));
+          expected.pop();
+          expect(found).toEqual(expected);
+        }),
+        { numRuns: 1000 },
+      );
+    });
+
+    type Op =
+      | { op: 'push'; bytes: Buffer }
+      | { op: 'take' | 'skip' | 'byteAt' | 'indexOf'; n: number; needle: Buffer }
+      | { op: 'shift' | 'clear' };
+
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      { weight: 4, arbitrary: smallBytes(8).map((bytes): Op => ({ op: 'push', bytes })) },
+      {
+        weight: 4,
+        arbitrary: fc.record({
+          op: fc.constantFrom('take' as const, 'skip' as const, 'byteAt' as const, 'indexOf' as const),
+          n: fc.nat({ max: 20 }),
+          needle: smallBytes(3),
+        }),
+      },
+      { weight: 1, arbitrary: fc.constantFrom<Op>({ op: 'shift' }, { op: 'clear' }) },
+    );
+
+    it('behaves as one flat buffer under any sequence of operations', () => {
+      fc.assert(
+        fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+          const queue = new ByteQueue();
+          let model = Buffer.alloc(0);
+          for (const step of ops) {
+            switch (step.op) {
+              case 'push':
+                queue.push(step.bytes);
+                model = Buffer.concat([model, step.bytes]);
+                break;
+              case 'take': {
+                const n = Math.min(step.n, model.length);
+                expect(queue.take(n)).toEqual(model.subarray(0, n));
+                model = model.subarray(n);
+                break;
+              }
+              case 'skip': {
+                const n = Math.min(step.n, model.length);
+                queue.skip(n);
+                model = model.subarray(n);
+                break;
+              }
+              case 'byteAt':
+                if (model.length > 0)
+                  expect(queue.byteAt(step.n % model.length)).toBe(model[step.n % model.length]);
+                break;
+              case 'indexOf': {
+                const expected = step.n > model.length ? -1 : model.indexOf(step.needle, step.n);
+                expect(queue.indexOf(step.needle, step.n)).toBe(
+                  step.needle.length === 0 ? Math.min(expected, step.n) : expected,
+                );
+                break;
+              }
+              case 'shift': {
+                const first = queue.shift();
+                if (model.length === 0) expect(first).toBeUndefined();
+                else {
+                  expect(first!.length).toBeGreaterThan(0);
+                  expect(first).toEqual(model.subarray(0, first!.length));
+                  model = model.subarray(first!.length);
+                }
+                break;
+              }
+              case 'clear':
+                queue.clear();
+                model = Buffer.alloc(0);
+                break;
+            }
+            expect(queue.length).toBe(model.length);
+          }
+          const rest: Buffer[] = [];
+          queue.forEachChunk((chunk) => rest.push(chunk));
+          expect(Buffer.concat(rest)).toEqual(model);
+        }),
+        { numRuns: 1000 },
+      );
+    });
+  });
+});
