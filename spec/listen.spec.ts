@@ -1,0 +1,89 @@
+import net = require('node:net');
+
+import {
+  type Connection,
+  type InetAddress,
+  listen,
+  onPortChosenByOs,
+  toHostAndPort,
+  withConnection,
+} from 'rx-tcp';
+import { firstValueFrom, lastValueFrom, mergeMap, type Subscription, take, toArray } from 'rxjs';
+import { once, waitFor } from './helpers/net';
+import { loopback } from './helpers/servers';
+
+describe('listen', () => {
+  let subscription: Subscription | undefined;
+  afterEach(() => subscription?.unsubscribe());
+
+  it('is cold: subscribing binds and listens, onListening tells the port', async () => {
+    const spy = jest.spyOn(net, 'createServer');
+    const listen$ = listen(loopback());
+    expect(spy).not.toHaveBeenCalled();
+    let port = 0;
+    const connections: Connection<InetAddress>[] = [];
+    subscription = listen(loopback(), { onListening: (p) => (port = p) }).subscribe((c) =>
+      connections.push(c),
+    );
+    expect(listen$).toBeDefined();
+    await waitFor(() => port > 0, 5000, 'listening');
+    expect(spy).toHaveBeenCalledTimes(1);
+    spy.mockRestore();
+    const answer = lastValueFrom(
+      withConnection(toHostAndPort('127.0.0.1', port), ({ reader, writer }) => {
+        writer.writeLine('question');
+        return reader.readLine();
+      }),
+    );
+    await waitFor(() => connections.length === 1, 5000, 'accepted');
+    const [server] = connections;
+    expect(server.remoteAddress).toMatchObject({ family: 'inet', host: '127.0.0.1' });
+    expect(server.localAddress).toEqual({ family: 'inet', host: '127.0.0.1', port });
+    expect(await firstValueFrom(server.reader.readLine())).toBe('question');
+    server.writer.writeLine('answer');
+    await lastValueFrom(server.close());
+    expect(await answer).toBe('answer');
+  });
+
+  it('composes with mergeMap into a server, and unsubscribing closes the listening socket', async () => {
+    let port = 0;
+    subscription = listen(onPortChosenByOs, { onListening: (p) => (port = p) })
+      .pipe(mergeMap((c) => c.reader.transfer(c.writer).pipe(mergeMap(() => c.close())), 10))
+      .subscribe();
+    await waitFor(() => port > 0, 5000, 'listening');
+    const echoed = await lastValueFrom(
+      withConnection(toHostAndPort('127.0.0.1', port), ({ reader, writer }) => {
+        writer.writeLine('one');
+        writer.writeLine('two');
+        return reader.lines().pipe(take(2), toArray());
+      }),
+    );
+    expect(echoed).toEqual(['one', 'two']);
+    subscription.unsubscribe();
+    const refused = net.connect({ host: '127.0.0.1', port });
+    const [error] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
+    expect(error.code).toBe('ECONNREFUSED');
+  });
+
+  it('errors with EADDRINUSE when the address is taken', async () => {
+    let port = 0;
+    subscription = listen(loopback(), { onListening: (p) => (port = p) }).subscribe();
+    await waitFor(() => port > 0, 5000, 'listening');
+    const { WhereToListen } = await import('rx-tcp');
+    const same = WhereToListen.create({
+      socketType: 'inet',
+      address: { family: 'inet', host: '127.0.0.1', port },
+      listeningOn: (b) => b.port,
+    });
+    await expect(firstValueFrom(listen(same))).rejects.toMatchObject({ code: 'EADDRINUSE' });
+  });
+
+  it.each([
+    [() => listen('nowhere' as never), TypeError, /expected a WhereToListen.*got "nowhere"/],
+    [() => listen(loopback(), { backlog: -1 }), RangeError, /backlog.*got -1/],
+    [() => listen(loopback(), { readerBufferSize: 1.5 }), RangeError, /readerBufferSize.*got 1.5/],
+  ])('rejects bad arguments at the call (%#)', (call, type, message) => {
+    expect(call).toThrow(type);
+    expect(call).toThrow(message);
+  });
+});
