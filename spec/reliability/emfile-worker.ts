@@ -1,0 +1,37 @@
+// An rx-tcp server run with a tiny open-file limit by faults.spec.ts, to show that running out of
+// descriptors while accepting neither crashes nor spins it. Talks to its parent over IPC.
+import { defer, firstValueFrom } from 'rxjs';
+import { EOF, Server, WhereToListen } from '../../src';
+
+async function main(): Promise<void> {
+  let acceptErrors = 0;
+  const server = await firstValueFrom(
+    Server.create(
+      WhereToListen.create({
+        socketType: 'inet',
+        address: { family: 'inet', host: '127.0.0.1', port: 0 },
+        listeningOn: (b) => b.port,
+      }),
+      (_address, reader, writer) =>
+        defer(async () => {
+          const line = await firstValueFrom(reader.readLine());
+          if (line !== EOF) writer.writeLine(`ok ${line}`);
+        }),
+    ),
+  );
+  server.events.subscribe((e) => {
+    if (e.type === 'rejected' && e.error !== undefined) acceptErrors++;
+  });
+  process.on('message', (message: string) => {
+    if (message === 'stats') {
+      const { user, system } = process.cpuUsage();
+      process.send!({ acceptErrors, cpu: (user + system) / 1000, connections: server.numConnections });
+    }
+  });
+  process.send!({ port: server.listeningOn });
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
