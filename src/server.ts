@@ -72,7 +72,10 @@ export interface ServerEvent<A extends Address> {
   type: 'accepted' | 'limitReached' | 'rejected' | 'handlerError' | 'connectionClosed' | 'closed';
   /** The peer, for events about one connection. */
   address?: A;
-  /** The handler's error (`handlerError`), or the accept error (`rejected`, when there is one). */
+  /**
+   * The handler's error (`handlerError`), the writer's failure that closed the connection
+   * (`connectionClosed`: buffer age limit, bytes lost to a reset), or the accept error (`rejected`).
+   */
   error?: unknown;
   /** Handlers running (slots taken) once the event happened. */
   numConnections: number;
@@ -335,17 +338,21 @@ export class Server<A extends Address, L> {
       this.connections.add(connection);
       let closing = false;
       let idle: Subscription | undefined;
+      // A writer failure (buffer age, bytes lost to a reset) closes this connection only, and is
+      // reported with its `connectionClosed` event rather than as a handler error.
+      let writerFailure: unknown;
+      const watchWriter = connection.writer.closeFinished.subscribe({ error: (e) => (writerFailure = e) });
       const close = () => {
         if (closing) return;
         closing = true;
         idle?.unsubscribe();
         connection.close({ forceCloseAfter: CLOSE_FORCE_AFTER }).subscribe({
-          error: () => {}, // a writer failure concerns this connection only: it is closed either way
+          error: () => {}, // a writer failure concerns this connection only: events report it
         });
         connection.closed.subscribe(() => {
           this.connections.delete(connection);
           this.running--;
-          this.emit('connectionClosed', address);
+          this.emit('connectionClosed', address, writerFailure);
           subscriber.complete();
         });
       };
@@ -380,6 +387,7 @@ export class Server<A extends Address, L> {
         running?.unsubscribe();
         left.unsubscribe();
         close();
+        watchWriter.unsubscribe();
       };
     });
   }
