@@ -61,7 +61,10 @@ describe('faults', () => {
   afterEach(async () => {
     for (const s of servers.splice(0)) await lastValueFrom(s.close({ closeExistingConnections: true }));
   });
-  const track = <T extends { server: Inet }>(x: T) => (servers.push(x.server), x);
+  const track = <T extends { server: Inet }>(x: T) => {
+    servers.push(x.server);
+    return x;
+  };
 
   it('a peer reset mid-read is the error of the read, and the server serves others', async () => {
     let reading = false;
