@@ -2,14 +2,19 @@ import { isIP } from 'node:net';
 
 /** An IPv4 or IPv6 endpoint. `host` is an address literal (`127.0.0.1`, `::1`), never a name. */
 export interface InetAddress {
+  /** Always `'inet'`. */
   readonly family: 'inet';
+  /** An IPv4 or IPv6 literal; IPv4-mapped IPv6 addresses are reported as IPv4. */
   readonly host: string;
+  /** The port, 0..65535. */
   readonly port: number;
 }
 
 /** A Unix-domain socket endpoint: a path in the file system. */
 export interface UnixAddress {
+  /** Always `'unix'`. */
   readonly family: 'unix';
+  /** The socket's path; empty for the unnamed end of a connection. */
   readonly path: string;
 }
 

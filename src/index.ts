@@ -34,6 +34,7 @@ export {
   onPort,
   onPortChosenByOs,
   WhereToListen,
+  type WhereToListenJSON,
   type WhereToListenSpec,
 } from './where-to-listen';
 export { CLOSE_FORCE_AFTER, withConnection } from './with-connection';

@@ -33,7 +33,10 @@ import type { Writer } from './writer';
 export type HandlerErrorPolicy<A extends Address> =
   | 'raise'
   | 'ignore'
-  | { call: (address: A, error: unknown) => void };
+  | {
+      /** Told of each handler error; throwing from it stops the server with what it threw. */
+      call: (address: A, error: unknown) => void;
+    };
 
 /** Options of {@link Server.create}. */
 export interface ServerOptions<A extends Address> extends ConnectionOptions {
@@ -69,6 +72,7 @@ export interface ServerCloseOptions {
 
 /** Something that happened to a server, for logs and metrics. */
 export interface ServerEvent<A extends Address> {
+  /** What happened. */
   type: 'accepted' | 'limitReached' | 'rejected' | 'handlerError' | 'connectionClosed' | 'closed';
   /** The peer, for events about one connection. */
   address?: A;

@@ -20,17 +20,30 @@ import { withConnection } from './with-connection';
  * ```
  */
 export const Tcp = {
+  /** Connect to a host and port: see {@link toHostAndPort}. */
   toHostAndPort,
+  /** Connect to an IP address: see {@link toInetAddress}. */
   toInetAddress,
+  /** Connect to a Unix socket: see {@link toFile}. */
   toFile,
+  /** Connect to a `UnixAddress`: see {@link toUnixAddress}. */
   toUnixAddress,
+  /** See {@link connectSock}. */
   connectSock,
+  /** See {@link connect}. */
   connect,
+  /** See {@link withConnection}. */
   withConnection,
+  /** See {@link onPort}. */
   onPort,
+  /** See {@link onPortChosenByOs}. */
   onPortChosenByOs,
+  /** See {@link onFile}. */
   onFile,
+  /** See {@link WhereToListen}. */
   WhereToListen,
+  /** See {@link listen}. */
   listen,
+  /** See {@link Server}. */
   Server,
 } as const;

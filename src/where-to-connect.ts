@@ -32,6 +32,7 @@ export class WhereToConnect<A extends Address> {
     return this.text;
   }
 
+  /** The same text as `toString()`, for logs in JSON. */
   toJSON(): string {
     return this.text;
   }

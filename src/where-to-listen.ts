@@ -11,6 +11,14 @@ export interface WhereToListenSpec<A extends Address, L> {
   listeningOn: (bound: A) => L;
 }
 
+/** What `WhereToListen.toJSON` gives. */
+export interface WhereToListenJSON<A extends Address> {
+  /** `'inet'` or `'unix'`. */
+  socketType: A['family'];
+  /** The address, as `addressToString` prints it. */
+  address: string;
+}
+
 /**
  * Where a server listens (Async's `Where_to_listen`): the socket type, the address to bind, and
  * what the server reports it is listening on. Made by {@link onPort}, {@link onPortChosenByOs},
@@ -29,8 +37,11 @@ export interface WhereToListenSpec<A extends Address, L> {
  */
 export class WhereToListen<A extends Address, L> {
   private constructor(
+    /** `'inet'` or `'unix'`. */
     readonly socketType: A['family'],
+    /** The address to bind. */
     readonly address: A,
+    /** Turns the address actually bound into what the server reports it listens on. */
     readonly listeningOn: (bound: A) => L,
   ) {}
 
@@ -74,7 +85,7 @@ export class WhereToListen<A extends Address, L> {
   }
 
   /** `{ socketType, address }`, the address as `addressToString` prints it. */
-  toJSON(): { socketType: A['family']; address: string } {
+  toJSON(): WhereToListenJSON<A> {
     return { socketType: this.socketType, address: addressToString(this.address) };
   }
 }

@@ -76,9 +76,11 @@ export class DelimiterDecoder implements FrameDecoder<Buffer> {
   }
 }
 
-/** What {@link ExactDecoder} gives at end of stream when fewer than n bytes came. */
+/** What `reallyRead(n)` gives at end of stream when fewer than n bytes came. */
 export interface ShortRead {
+  /** Always `true`: fewer bytes than asked for came before the end of the stream. */
   short: true;
+  /** The bytes that did come. */
   data: Buffer;
 }
 

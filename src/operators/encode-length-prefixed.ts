@@ -37,15 +37,27 @@ export type EncodeLengthPrefixedOptions = LengthPrefixedOptions;
  * // <Buffer 00 02 07 08>
  * ```
  *
- * @param frame In the one-frame form, the payload to encode.
  * @param options.headerBytes Size of the length header: `1`, `2` or `4`. Default: `4`.
  * @param options.endian Byte order of the header, `'big'` or `'little'`. Default: `'big'`.
  * @param options.maxFrameLength The longest payload, in bytes. Default: `16777216`.
- * @return An operator from payloads to encoded frames; in the one-frame form, the encoded frame.
+ * @return An operator from payloads to encoded frames.
  */
 export function encodeLengthPrefixed(
   options?: EncodeLengthPrefixedOptions,
 ): OperatorFunction<Uint8Array | string, Buffer>;
+/**
+ * Encodes one frame at once: its length header, then the payload.
+ *
+ * ```ts
+ * import { encodeLengthPrefixed } from 'rx-tcp/operators';
+ *
+ * console.log(encodeLengthPrefixed('hi', { headerBytes: 1 })); // <Buffer 02 68 69>
+ * ```
+ *
+ * @param frame The payload to encode, bytes or a string (UTF-8).
+ * @param options As for the operator form. Default: 4-byte big-endian header, 16 MiB limit.
+ * @return The encoded frame.
+ */
 export function encodeLengthPrefixed(
   frame: Uint8Array | string,
   options?: EncodeLengthPrefixedOptions,

@@ -1,4 +1,5 @@
 export { FrameTooLongError, TruncatedFrameError } from '../errors';
+export type { LineEncoding } from '../internal/line-decoder';
 export { type EncodeLengthPrefixedOptions, encodeLengthPrefixed } from './encode-length-prefixed';
 export { fixedSize } from './fixed-size';
 export { type LengthPrefixedOptions, lengthPrefixed } from './length-prefixed';
