@@ -1,35 +1,11 @@
 import * as crypto from 'node:crypto';
-import type * as net from 'node:net';
-import {
-  ConcurrentReadError,
-  type Connection,
-  connect,
-  EOF,
-  FrameTooLongError,
-  type InetAddress,
-  ReaderClosedError,
-  toHostAndPort,
-} from 'rx-tcp';
+import { ConcurrentReadError, EOF, FrameTooLongError, ReaderClosedError } from 'rx-tcp';
 import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
-import { collect, once, rawServer, waitFor } from './helpers/net';
+import { type ClientAndPeer, clientAndPeer } from './helpers/client-and-peer';
+import { collect, once, waitFor } from './helpers/net';
 
-type Peer = { connection: Connection<InetAddress>; peer: net.Socket; close: () => Promise<void> };
-
-/** A client connection and the raw server-side socket at its other end. */
-async function pair(options: Parameters<typeof connect>[1] = {}): Promise<Peer> {
-  const peers: net.Socket[] = [];
-  const server = await rawServer((socket) => peers.push(socket));
-  const connection = await firstValueFrom(connect(toHostAndPort('127.0.0.1', server.port), options));
-  await waitFor(() => peers.length === 1, 5000, 'accept');
-  return {
-    connection,
-    peer: peers[0],
-    close: async () => {
-      connection.destroy();
-      await server.close();
-    },
-  };
-}
+type Peer = ClientAndPeer;
+const pair = clientAndPeer;
 
 describe('Reader', () => {
   let p: Peer;

@@ -1,33 +1,12 @@
 import * as crypto from 'node:crypto';
 import type * as net from 'node:net';
-import {
-  BufferAgeLimitError,
-  type Connection,
-  ConsumerLeftError,
-  connect,
-  type InetAddress,
-  toHostAndPort,
-  WriterClosedError,
-} from 'rx-tcp';
-import { firstValueFrom, from, lastValueFrom } from 'rxjs';
-import { collect, once, rawServer, waitFor } from './helpers/net';
+import { BufferAgeLimitError, type Connection, ConsumerLeftError, WriterClosedError } from 'rx-tcp';
+import { from, lastValueFrom } from 'rxjs';
+import { type ClientAndPeer, clientAndPeer } from './helpers/client-and-peer';
+import { collect, once } from './helpers/net';
 
-type Peer = { connection: Connection<InetAddress>; peer: net.Socket; close: () => Promise<void> };
-
-async function pair(options: Parameters<typeof connect>[1] = {}): Promise<Peer> {
-  const peers: net.Socket[] = [];
-  const server = await rawServer((socket) => peers.push(socket));
-  const connection = await firstValueFrom(connect(toHostAndPort('127.0.0.1', server.port), options));
-  await waitFor(() => peers.length === 1, 5000, 'accept');
-  return {
-    connection,
-    peer: peers[0],
-    close: async () => {
-      connection.destroy();
-      await server.close();
-    },
-  };
-}
+type Peer = ClientAndPeer;
+const pair = clientAndPeer;
 
 /** Fills the kernel's buffers towards a peer that does not read, until writes back up. */
 function backUp(connection: Connection, peer: net.Socket): void {

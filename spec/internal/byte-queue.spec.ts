@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { ByteQueue } from '../../src/internal/byte-queue';
+import { sizes as chunkSizes, cut, latin1 } from '../helpers/framing';
 
-const b = (text: string): Buffer => Buffer.from(text, 'latin1');
+const b = latin1;
 
 function queueOf(...chunks: string[]): ByteQueue {
   const queue = new ByteQueue();
@@ -17,20 +18,11 @@ function chunksOf(queue: ByteQueue): string[] {
 }
 
 /** Cuts `bytes` into chunks of the given sizes, taken in turn. */
-function cut(bytes: Buffer, sizes: number[]): Buffer[] {
-  const chunks: Buffer[] = [];
-  for (let at = 0, i = 0; at < bytes.length; i++) {
-    const size = sizes[i % sizes.length];
-    chunks.push(bytes.subarray(at, at + size));
-    at += size;
-  }
-  return chunks;
-}
 
 /** Bytes over a small alphabet, so that short needles occur often and across boundaries. */
 const smallBytes = (maxLength: number) =>
   fc.array(fc.constantFrom(0x61, 0x62, 0x0a), { maxLength }).map((bytes) => Buffer.from(bytes));
-const sizes = fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 10 });
+const sizes = chunkSizes(7, 10);
 
 describe('ByteQueue', () => {
   describe('push and length', () => {

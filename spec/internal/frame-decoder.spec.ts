@@ -10,8 +10,7 @@ import {
 } from '../../src/internal/frame-decoder';
 import { LengthPrefixDecoder } from '../../src/internal/length-prefix-decoder';
 import { LineDecoder } from '../../src/internal/line-decoder';
-
-const b = (text: string): Buffer => Buffer.from(text, 'latin1');
+import { latin1 as b, oneByOne as bytesOneByOne, sizes as chunkSizes, cut } from '../helpers/framing';
 
 interface Outcome<T> {
   frames: T[];
@@ -44,19 +43,9 @@ function drive<T>(
   return { frames };
 }
 
-function cut(bytes: Buffer, sizes: number[]): Buffer[] {
-  const chunks: Buffer[] = [];
-  for (let at = 0, i = 0; at < bytes.length; i++) {
-    const size = sizes[i % sizes.length];
-    chunks.push(bytes.subarray(at, at + size));
-    at += size;
-  }
-  return chunks;
-}
-
 const latin1 = (frames: Buffer[]) => frames.map((frame) => frame.toString('latin1'));
-const oneByOne = (text: string) => [...b(text)].map((byte) => Buffer.of(byte));
-const sizes = fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 8 });
+const oneByOne = (text: string) => bytesOneByOne(b(text));
+const sizes = chunkSizes();
 /** Bytes that make lines: `\n`, `\r`, ASCII, UTF-8 lead and continuation bytes, and invalid ones. */
 const lineBytes = (maxLength: number) =>
   fc

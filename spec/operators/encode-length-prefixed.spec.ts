@@ -1,9 +1,7 @@
 import fc from 'fast-check';
 import { encodeLengthPrefixed, FrameTooLongError } from 'rx-tcp/operators';
 import { from, of } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
-
-const testScheduler = () => new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
+import { testScheduler } from '../helpers/framing';
 
 describe('encodeLengthPrefixed', () => {
   describe('one frame', () => {

@@ -6,40 +6,9 @@ import {
   lengthPrefixed,
   TruncatedFrameError,
 } from 'rx-tcp/operators';
-import { from, type OperatorFunction } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
+import { sizes as chunkSizes, cut, run, testScheduler } from '../helpers/framing';
 
-const testScheduler = () => new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-
-function run<T>(operator: OperatorFunction<Uint8Array, T>, chunks: Uint8Array[]) {
-  const frames: T[] = [];
-  let error: unknown;
-  let completed = false;
-  from(chunks)
-    .pipe(operator)
-    .subscribe({
-      next: (frame) => frames.push(frame),
-      error: (e) => {
-        error = e;
-      },
-      complete: () => {
-        completed = true;
-      },
-    });
-  return { frames, error, completed };
-}
-
-function cut(bytes: Buffer, sizes: number[]): Buffer[] {
-  const chunks: Buffer[] = [];
-  for (let at = 0, i = 0; at < bytes.length; i++) {
-    const size = sizes[i % sizes.length];
-    chunks.push(bytes.subarray(at, at + size));
-    at += size;
-  }
-  return chunks;
-}
-
-const sizes = fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 8 });
+const sizes = chunkSizes();
 const format = fc.record({
   headerBytes: fc.constantFrom<1 | 2 | 4>(1, 2, 4),
   endian: fc.constantFrom<'big' | 'little'>('big', 'little'),

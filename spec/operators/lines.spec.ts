@@ -1,41 +1,9 @@
 import fc from 'fast-check';
 import { FrameTooLongError, lines } from 'rx-tcp/operators';
-import { from, Observable, type OperatorFunction, take } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
+import { Observable, take } from 'rxjs';
+import { cut, oneByOne, run, testScheduler } from '../helpers/framing';
 
 const b = (text: string): Buffer => Buffer.from(text, 'utf8');
-const testScheduler = () => new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-
-/** Runs `operator` over `chunks`, synchronously, and reports what came out. */
-function run<T>(operator: OperatorFunction<Uint8Array | string, T>, chunks: (Uint8Array | string)[]) {
-  const frames: T[] = [];
-  let error: unknown;
-  let completed = false;
-  from(chunks)
-    .pipe(operator)
-    .subscribe({
-      next: (frame) => frames.push(frame),
-      error: (e) => {
-        error = e;
-      },
-      complete: () => {
-        completed = true;
-      },
-    });
-  return { frames, error, completed };
-}
-
-function cut(bytes: Buffer, sizes: number[]): Buffer[] {
-  const chunks: Buffer[] = [];
-  for (let at = 0, i = 0; at < bytes.length; i++) {
-    const size = sizes[i % sizes.length];
-    chunks.push(bytes.subarray(at, at + size));
-    at += size;
-  }
-  return chunks;
-}
-
-const oneByOne = (bytes: Buffer) => [...bytes].map((byte) => Buffer.of(byte));
 
 describe('lines', () => {
   describe('marbles', () => {

@@ -1,42 +1,17 @@
 import fc from 'fast-check';
 import { FrameTooLongError, splitOn } from 'rx-tcp/operators';
-import { from, type OperatorFunction } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
-
-const b = (text: string): Buffer => Buffer.from(text, 'latin1');
-const testScheduler = () => new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-
-function run<T>(operator: OperatorFunction<Uint8Array | string, T>, chunks: (Uint8Array | string)[]) {
-  const frames: T[] = [];
-  let error: unknown;
-  let completed = false;
-  from(chunks)
-    .pipe(operator)
-    .subscribe({
-      next: (frame) => frames.push(frame),
-      error: (e) => {
-        error = e;
-      },
-      complete: () => {
-        completed = true;
-      },
-    });
-  return { frames, error, completed };
-}
-
-function cut(bytes: Buffer, sizes: number[]): Buffer[] {
-  const chunks: Buffer[] = [];
-  for (let at = 0, i = 0; at < bytes.length; i++) {
-    const size = sizes[i % sizes.length];
-    chunks.push(bytes.subarray(at, at + size));
-    at += size;
-  }
-  return chunks;
-}
+import {
+  latin1 as b,
+  oneByOne as bytesOneByOne,
+  sizes as chunkSizes,
+  cut,
+  run,
+  testScheduler,
+} from '../helpers/framing';
 
 const latin1 = (frames: Buffer[]) => frames.map((frame) => frame.toString('latin1'));
-const oneByOne = (text: string) => [...b(text)].map((byte) => Buffer.of(byte));
-const sizes = fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 8 });
+const oneByOne = (text: string) => bytesOneByOne(b(text));
+const sizes = chunkSizes();
 
 /** The frames of `bytes` cut on `delimiter` in one go, as a reference. */
 function splitWhole(bytes: Buffer, delimiter: Buffer, keepDelimiter = false): string[] {

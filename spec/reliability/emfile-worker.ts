@@ -1,22 +1,18 @@
 // An rx-tcp server run with a tiny open-file limit by faults.spec.ts, to show that running out of
 // descriptors while accepting neither crashes nor spins it. Talks to its parent over IPC.
+
+import { EOF, Server } from 'rx-tcp';
 import { defer, firstValueFrom } from 'rxjs';
-import { EOF, Server, WhereToListen } from '../../src';
+import { loopback } from '../helpers/servers';
 
 async function main(): Promise<void> {
   let acceptErrors = 0;
   const server = await firstValueFrom(
-    Server.create(
-      WhereToListen.create({
-        socketType: 'inet',
-        address: { family: 'inet', host: '127.0.0.1', port: 0 },
-        listeningOn: (b) => b.port,
+    Server.create(loopback(), (_address, reader, writer) =>
+      defer(async () => {
+        const line = await firstValueFrom(reader.readLine());
+        if (line !== EOF) writer.writeLine(`ok ${line}`);
       }),
-      (_address, reader, writer) =>
-        defer(async () => {
-          const line = await firstValueFrom(reader.readLine());
-          if (line !== EOF) writer.writeLine(`ok ${line}`);
-        }),
     ),
   );
   server.events.subscribe((e) => {

@@ -215,7 +215,10 @@ describe('faults', () => {
     const worker = path.join(__dirname, 'emfile-worker.ts');
     const child = spawn(
       'bash',
-      ['-c', `ulimit -n 64 && exec "${process.execPath}" -r ts-node/register/transpile-only "${worker}"`],
+      [
+        '-c',
+        `ulimit -n 64 && exec "${process.execPath}" -r ts-node/register/transpile-only -r tsconfig-paths/register "${worker}"`,
+      ],
       { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
     );
     try {

@@ -2,19 +2,16 @@
 // process (each process keeps within the open-file limit). Prints a JSON report.
 import { fork } from 'node:child_process';
 import * as path from 'node:path';
+import { EOF, Server } from 'rx-tcp';
 import { defer, firstValueFrom, lastValueFrom } from 'rxjs';
-import { EOF, Server, WhereToListen } from '../../src';
+import { loopback } from '../helpers/servers';
 
 async function main(count: number): Promise<void> {
   let served = 0;
   let resets = 0;
   const server = await firstValueFrom(
     Server.create(
-      WhereToListen.create({
-        socketType: 'inet',
-        address: { family: 'inet', host: '127.0.0.1', port: 0 },
-        listeningOn: (b) => b.port,
-      }),
+      loopback(),
       (_address, reader, writer) =>
         defer(async () => {
           const line = await firstValueFrom(reader.readLine());
