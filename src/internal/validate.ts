@@ -65,3 +65,46 @@ export function checkNumber(where: string, name: string, value: unknown, min = 0
   }
   return value;
 }
+
+/** Throws unless `value` is an integer in `1..max`. */
+export function checkPositiveInteger(caller: string, name: string, value: unknown, max: number): number {
+  if (typeof value !== 'number') {
+    throw new TypeError(`${caller}: ${name} must be a positive integer, got ${describe(value)}`);
+  }
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new RangeError(`${caller}: ${name} must be an integer from 1 to ${max}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Throws unless `value` is one of `allowed`. */
+export function checkOneOf<T extends string | number>(
+  caller: string,
+  name: string,
+  value: unknown,
+  allowed: readonly T[],
+): T {
+  if (allowed.includes(value as T)) return value as T;
+  const expected = allowed.map(describe).join(', ');
+  const message = `${caller}: ${name} must be one of ${expected}, got ${describe(value)}`;
+  throw typeof value === typeof allowed[0] ? new RangeError(message) : new TypeError(message);
+}
+
+/** Throws unless `value` is a boolean. */
+export function checkBoolean(caller: string, name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean')
+    throw new TypeError(`${caller}: ${name} must be a boolean, got ${describe(value)}`);
+  return value;
+}
+
+/** Throws unless `value` is a non-empty string or `Uint8Array`; returns its bytes as a private copy. */
+export function checkDelimiter(caller: string, value: unknown): Buffer {
+  let bytes: Buffer;
+  if (typeof value === 'string') bytes = Buffer.from(value, 'utf8');
+  // Copied so that a caller reusing its array cannot change the delimiter under a running decoder.
+  else if (value instanceof Uint8Array) bytes = Buffer.from(value);
+  else throw new TypeError(`${caller}: delimiter must be a string or a Uint8Array, got ${describe(value)}`);
+  if (bytes.length === 0)
+    throw new RangeError(`${caller}: delimiter must not be empty, got ${describe(value)}`);
+  return bytes;
+}

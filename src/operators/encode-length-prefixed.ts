@@ -1,7 +1,7 @@
 import { map, type OperatorFunction } from 'rxjs';
 import { FrameTooLongError } from '../errors';
-import { checkOneOf, checkPositiveInteger } from '../internal/check-option';
 import { DEFAULT_MAX_FRAME_LENGTH, MAX_LIMIT } from '../internal/limits';
+import { checkOneOf, checkPositiveInteger } from '../internal/validate';
 import type { LengthPrefixedOptions } from './length-prefixed';
 
 /**

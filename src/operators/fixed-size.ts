@@ -1,8 +1,8 @@
 import type { OperatorFunction } from 'rxjs';
-import { checkPositiveInteger } from '../internal/check-option';
 import { decodeWith } from '../internal/decode-with';
 import { FixedSizeDecoder } from '../internal/fixed-size-decoder';
 import { MAX_LIMIT } from '../internal/limits';
+import { checkPositiveInteger } from '../internal/validate';
 
 /**
  * Cuts a byte stream into frames of exactly `size` bytes, whatever the chunking.

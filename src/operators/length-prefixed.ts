@@ -1,8 +1,8 @@
 import type { OperatorFunction } from 'rxjs';
-import { checkOneOf, checkPositiveInteger } from '../internal/check-option';
 import { decodeWith } from '../internal/decode-with';
 import { LengthPrefixDecoder } from '../internal/length-prefix-decoder';
 import { DEFAULT_MAX_FRAME_LENGTH, MAX_LIMIT } from '../internal/limits';
+import { checkOneOf, checkPositiveInteger } from '../internal/validate';
 
 /** Options of {@link lengthPrefixed}, and of its encoder {@link encodeLengthPrefixed}. */
 export interface LengthPrefixedOptions {

@@ -1,8 +1,8 @@
 import type { OperatorFunction } from 'rxjs';
-import { checkOneOf, checkPositiveInteger } from '../internal/check-option';
 import { decodeWith } from '../internal/decode-with';
 import { DEFAULT_MAX_LINE_LENGTH, MAX_LIMIT } from '../internal/limits';
 import { LineDecoder, type LineEncoding } from '../internal/line-decoder';
+import { checkOneOf, checkPositiveInteger } from '../internal/validate';
 
 /** Options of {@link lines}. */
 export interface LinesOptions {
