@@ -27,15 +27,17 @@ function addExtensions(dir) {
     if (entry.isDirectory()) {
       addExtensions(file);
     } else if (entry.name.endsWith('.js')) {
-      const code = fs.readFileSync(file, 'utf8').replace(
-        /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(\.{1,2}\/[^'"]*)\2/g,
-        (match, lead, quote, specifier) => {
-          if (specifier.endsWith('.js')) return match;
-          const target = path.resolve(path.dirname(file), specifier);
-          const full = fs.existsSync(`${target}.js`) ? `${specifier}.js` : `${specifier}/index.js`;
-          return `${lead}${quote}${full}${quote}`;
-        },
-      );
+      const code = fs
+        .readFileSync(file, 'utf8')
+        .replace(
+          /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(\.{1,2}\/[^'"]*)\2/g,
+          (match, lead, quote, specifier) => {
+            if (specifier.endsWith('.js')) return match;
+            const target = path.resolve(path.dirname(file), specifier);
+            const full = fs.existsSync(`${target}.js`) ? `${specifier}.js` : `${specifier}/index.js`;
+            return `${lead}${quote}${full}${quote}`;
+          },
+        );
       fs.writeFileSync(file, code);
     }
   }
