@@ -134,6 +134,8 @@ export function connectWith<A extends Address, T>(
       if (done) return;
       finish();
       const connected = socket!;
+      // tls.connect ignores the noDelay option, unlike net.connect.
+      if (tlsOptions !== undefined) connected.setNoDelay(true);
       const known: { local?: A; remote?: A } =
         where.family === 'unix'
           ? {
@@ -169,7 +171,9 @@ export function connectWith<A extends Address, T>(
       socket = net.connect(where.netOptions);
     } else {
       const extra = tlsOptions === true ? {} : tlsOptions;
-      socket = tls.connect({ servername: where.serverName, ...where.netOptions, ...extra });
+      // SNI carries host names only (RFC 6066); an IP literal is still checked against the certificate.
+      const servername = net.isIP(where.serverName ?? '') === 0 ? where.serverName : undefined;
+      socket = tls.connect({ servername, ...where.netOptions, ...extra });
     }
     socket.once(connectEvent, onConnect);
     socket.on('error', onError);

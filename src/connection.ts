@@ -2,11 +2,11 @@ import { asapScheduler, asyncScheduler, type Observable, of, type SchedulerLike 
 import type { Address } from './address';
 import { ConnectionAbortedError } from './errors';
 import { Outcome } from './internal/outcome';
-import type { Transport } from './internal/transport';
+import type { Transport, TransportListener } from './internal/transport';
 import { checkNumber, describe } from './internal/validate';
-import { Reader } from './reader';
+import { Reader, type ReaderSource } from './reader';
 import type { Socket } from './socket';
-import { type BufferAgeLimit, Writer, type WriterCloseOptions } from './writer';
+import { type BufferAgeLimit, Writer, type WriterCloseOptions, type WriterOwner } from './writer';
 
 /** The options every connection has, whether it was made by `connect` or accepted by a server. */
 export interface ConnectionOptions {
@@ -33,6 +33,20 @@ export interface ConnectionInternals {
   tap?: (data: string | Uint8Array) => void;
   /** Called on every chunk received and every write made (idle timeouts). */
   onActivity?: () => void;
+  /**
+   * Told when the peer leaves and when the writer fails, without a subscription to `consumerLeft`
+   * and `closeFinished` (each a few hundred bytes for as long as the connection lives): for a
+   * server holding many connections, one object per connection with these two methods.
+   */
+  monitor?: ConnectionMonitor;
+}
+
+/** @internal See {@link ConnectionInternals.monitor}. */
+export interface ConnectionMonitor {
+  /** The peer is gone (a reset, a broken pipe): what `writer.consumerLeft` reports. */
+  peerLeft(): void;
+  /** The writer finished with `failure`: what `writer.closeFinished` errors with. */
+  writerFailed(failure: unknown): void;
 }
 
 /** The default of `ConnectionOptions.readerBufferSize`. */
@@ -70,18 +84,18 @@ export function checkConnectionOptions(where: string, options: ConnectionOptions
  * ```
  */
 export class Connection<A extends Address = Address> {
+  /** The receiving side: received chunks, and pull reads. */
   readonly reader: Reader;
+  /** The sending side: buffered writes, flush, close. */
   readonly writer: Writer;
-  private readonly closedOutcome = new Outcome();
+  private readonly link: Link;
   private closing: Outcome | undefined;
-  private readerDone = false;
-  private writerDone = false;
 
   /** @internal Wires `transport` to a new Reader and Writer and starts reading. */
   constructor(
     /** The socket (for an in-memory connection, a stand-in without a real Node socket). */
     readonly socket: Socket<A>,
-    private readonly transport: Transport,
+    transport: Transport,
     options: ConnectionOptions = {},
     internals: ConnectionInternals = {},
   ) {
@@ -91,34 +105,12 @@ export class Connection<A extends Address = Address> {
       bufferAgeLimit = DEFAULT_BUFFER_AGE_LIMIT,
       scheduler = asyncScheduler,
     } = options;
-    this.reader = new Reader(
-      {
-        pause: () => transport.pause(),
-        resume: () => transport.resume(),
-        readerClosed: () => this.readerClosed(),
-      },
-      readerBufferSize,
-    );
-    const onData =
-      onActivity === undefined
-        ? (chunk: Buffer) => this.reader.push(chunk)
-        : (chunk: Buffer) => {
-            onActivity();
-            this.reader.push(chunk);
-          };
-    this.writer = new Writer(
+    const link = new Link(transport, onActivity, internals.monitor);
+    this.link = link;
+    this.reader = link.reader = new Reader(link, readerBufferSize);
+    this.writer = link.writer = new Writer(
       transport,
-      {
-        writerFinished: () => {
-          this.writerDone = true;
-          this.destroyIfDone();
-        },
-        writerAborted: (failure) => {
-          this.writerDone = true;
-          this.reader.fail(failure ?? new ConnectionAbortedError());
-          transport.abort();
-        },
-      },
+      link,
       bufferAgeLimit,
       scheduler,
       flushScheduler,
@@ -129,22 +121,7 @@ export class Connection<A extends Address = Address> {
             tap(data);
           },
     );
-    transport.start({
-      onData,
-      onEnd: () => {
-        this.reader.end();
-        this.destroyIfDone();
-      },
-      onError: (error) => {
-        this.reader.fail(error);
-        this.writer.transportFailed(error);
-      },
-      onClose: () => {
-        this.reader.fail(new ConnectionAbortedError());
-        this.writer.transportClosed();
-        this.closedOutcome.resolve();
-      },
-    });
+    transport.start(link);
   }
 
   /** Our end's address. */
@@ -159,7 +136,7 @@ export class Connection<A extends Address = Address> {
 
   /** Completes once the underlying socket is closed. Hot, replaying. */
   get closed(): Observable<void> {
-    return this.closedOutcome.asObservable();
+    return this.link.closed();
   }
 
   /**
@@ -181,13 +158,99 @@ export class Connection<A extends Address = Address> {
 
   /** Tears the connection down at once with a reset, dropping unflushed bytes. */
   destroy(): void {
+    this.link.transport.abort();
+  }
+}
+
+/**
+ * What a connection's reader, writer and transport tell one another, in one object rather than a
+ * dozen closures: a connection held open costs its memory for as long as it lives.
+ */
+class Link implements ReaderSource, WriterOwner, TransportListener {
+  reader!: Reader;
+  writer!: Writer;
+  private readerDone = false;
+  private writerDone = false;
+  private transportClosed = false;
+  private closedOutcome: Outcome | undefined;
+
+  constructor(
+    readonly transport: Transport,
+    private readonly onActivity: (() => void) | undefined,
+    private readonly monitor: ConnectionMonitor | undefined,
+  ) {}
+
+  /** Completes once the transport is closed. */
+  closed(): Observable<void> {
+    if (this.closedOutcome === undefined) {
+      this.closedOutcome = new Outcome();
+      if (this.transportClosed) this.closedOutcome.resolve();
+    }
+    return this.closedOutcome.asObservable();
+  }
+
+  // ReaderSource
+  pause(): void {
+    this.transport.pause();
+  }
+
+  resume(): void {
+    this.transport.resume();
+  }
+
+  readerClosed(): Observable<void> {
+    this.readerDone = true;
+    this.destroyIfDone();
+    return this.writerDone ? this.closed() : of(undefined);
+  }
+
+  // WriterOwner
+  writerFinished(): void {
+    this.writerDone = true;
+    this.destroyIfDone();
+  }
+
+  peerLeft(): void {
+    this.monitor?.peerLeft();
+  }
+
+  writerFailed(failure: unknown): void {
+    this.monitor?.writerFailed(failure);
+  }
+
+  writerAborted(failure: unknown): void {
+    this.writerDone = true;
+    if (this.readerOpen()) this.reader.fail(failure ?? new ConnectionAbortedError());
     this.transport.abort();
   }
 
-  private readerClosed(): Observable<void> {
-    this.readerDone = true;
+  // TransportListener
+  onData(chunk: Buffer): void {
+    if (this.onActivity !== undefined) this.onActivity();
+    this.reader.push(chunk);
+  }
+
+  onEnd(): void {
+    this.reader.end();
     this.destroyIfDone();
-    return this.writerDone ? this.closed : of(undefined);
+  }
+
+  onError(error: Error): void {
+    this.reader.fail(error);
+    this.writer.transportFailed(error);
+  }
+
+  onClose(): void {
+    // Built only when a reader still reads: an error's stack trace costs microseconds.
+    if (this.readerOpen()) this.reader.fail(new ConnectionAbortedError());
+    this.writer.transportClosed();
+    this.transportClosed = true;
+    this.closedOutcome?.resolve();
+  }
+
+  /** True while the reader may still deliver bytes (it did not end, fail or close). */
+  private readerOpen(): boolean {
+    return !this.reader.isClosed && !this.reader.ended;
   }
 
   /** Both directions are finished: release the descriptor. */

@@ -1,4 +1,4 @@
-import { Observable, type Subscriber } from 'rxjs';
+import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 import { ConcurrentReadError, ReaderClosedError } from './errors';
 import { ByteQueue } from './internal/byte-queue';
 import {
@@ -101,7 +101,12 @@ export class Reader extends Observable<Buffer> {
     /** How many unread bytes are held before the socket is paused. */
     readonly bufferSize: number,
   ) {
-    super((subscriber) => this.subscribeChunks(subscriber));
+    super();
+  }
+
+  /** @internal Subscribing to the reader itself: a push subscription to the chunks. */
+  protected _subscribe(subscriber: Subscriber<Buffer>): TeardownLogic {
+    return this.subscribeChunks(subscriber);
   }
 
   /** Bytes received and not read yet. */
@@ -197,44 +202,63 @@ export class Reader extends Observable<Buffer> {
    * ```
    */
   transfer(writer: Writer, f?: (chunk: Buffer) => string | Uint8Array): Observable<void> {
-    return new Observable<void>((subscriber) => {
-      if (!this.claim(subscriber)) return undefined;
-      let waiting: { unsubscribe(): void } | undefined;
-      const consumer: Consumer = {
-        hungry: true,
-        pump: () => {
-          while (this.consumer === consumer && waiting === undefined && this.queue.length > 0) {
-            const chunk = this.queue.shift()!;
-            writer.write(f === undefined ? chunk : f(chunk));
-            if (writer.bytesToWrite >= this.bufferSize) {
-              consumer.hungry = false;
-              waiting = writer.flushed().subscribe({
-                next: () => {
-                  waiting = undefined;
-                  consumer.hungry = true;
-                  consumer.pump();
-                  this.regulate();
-                },
-                error: (error) => {
-                  this.release(consumer);
-                  subscriber.error(error);
-                },
-              });
-            }
-          }
-          if (this.consumer === consumer && waiting === undefined && this.queue.length === 0) {
-            this.settle(consumer, subscriber, undefined);
-          }
-        },
-      };
-      this.consumer = consumer;
-      consumer.pump();
-      this.regulate();
-      return () => {
-        waiting?.unsubscribe();
-        this.release(consumer);
-      };
+    return new TransferObservable(this, writer, f);
+  }
+
+  /** @internal Starts `transfer` for `subscriber`; returns its teardown. */
+  startTransfer(transfer: Transfer, subscriber: Subscriber<void>): TeardownLogic {
+    if (!this.claim(subscriber)) return undefined;
+    this.consumer = transfer;
+    transfer.pump();
+    this.regulate();
+    return transfer;
+  }
+
+  /** @internal Moves queued chunks into the transfer's writer until the writer must flush first. */
+  pumpTransfer(transfer: Transfer): void {
+    const { writer, f } = transfer;
+    while (this.consumer === transfer && transfer.waiting === undefined && this.queue.length > 0) {
+      const chunk = this.queue.shift()!;
+      writer.write(f === undefined ? chunk : f(chunk));
+      if (writer.bytesToWrite >= this.bufferSize) this.awaitFlush(transfer);
+    }
+    if (this.consumer === transfer && transfer.waiting === undefined && this.queue.length === 0) {
+      this.settle(transfer, transfer.subscriber, undefined);
+    }
+  }
+
+  /** @internal The transfer was unsubscribed. */
+  endTransfer(transfer: Transfer): void {
+    transfer.waiting?.unsubscribe();
+    this.release(transfer);
+  }
+
+  /** Stops `transfer` taking chunks until its writer has flushed. */
+  private awaitFlush(transfer: Transfer): void {
+    // flushed() emits during subscribe when the OS takes everything at once: go on then.
+    let subscribing = true;
+    let flushedAtOnce = false;
+    const wait = transfer.writer.flushed().subscribe({
+      next: () => {
+        if (subscribing) {
+          flushedAtOnce = true;
+          return;
+        }
+        transfer.waiting = undefined;
+        transfer.hungry = true;
+        transfer.pump();
+        this.regulate();
+      },
+      error: (error) => {
+        this.release(transfer);
+        transfer.subscriber.error(error);
+      },
     });
+    subscribing = false;
+    if (!flushedAtOnce) {
+      transfer.hungry = false;
+      transfer.waiting = wait;
+    }
   }
 
   /**
@@ -405,6 +429,46 @@ export class Reader extends Observable<Buffer> {
     this.paused = pause;
     if (pause) this.input.pause();
     else this.input.resume();
+  }
+}
+
+/**
+ * `reader.transfer(writer, f)`: an Observable and, per subscription, a consumer object, rather
+ * than closures, since a server may hold one per connection for the connection's lifetime.
+ */
+class TransferObservable extends Observable<void> {
+  constructor(
+    private readonly reader: Reader,
+    private readonly writer: Writer,
+    private readonly f: ((chunk: Buffer) => string | Uint8Array) | undefined,
+  ) {
+    super();
+  }
+
+  protected _subscribe(subscriber: Subscriber<void>): TeardownLogic {
+    return this.reader.startTransfer(new Transfer(this.reader, this.writer, this.f, subscriber), subscriber);
+  }
+}
+
+/** One running transfer: the reader's consumer, and the subscription's teardown. */
+class Transfer implements Consumer {
+  hungry = true;
+  /** While the writer flushes: the subscription to `flushed()`. */
+  waiting: { unsubscribe(): void } | undefined = undefined;
+
+  constructor(
+    private readonly reader: Reader,
+    readonly writer: Writer,
+    readonly f: ((chunk: Buffer) => string | Uint8Array) | undefined,
+    readonly subscriber: Subscriber<void>,
+  ) {}
+
+  pump(): void {
+    this.reader.pumpTransfer(this);
+  }
+
+  unsubscribe(): void {
+    this.reader.endTransfer(this);
   }
 }
 

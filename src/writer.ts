@@ -3,6 +3,7 @@ import {
   asyncScheduler,
   type Observable,
   type Observer,
+  type SchedulerAction,
   type SchedulerLike,
   type Subscription,
 } from 'rxjs';
@@ -28,6 +29,10 @@ export interface WriterOwner {
   writerFinished(failure: unknown): void;
   /** The writer failed (buffer age limit, abort): the connection must be torn down. */
   writerAborted(failure: unknown): void;
+  /** The peer is gone: what `consumerLeft` reports, for an owner that needs no Observable. */
+  peerLeft?(): void;
+  /** The writer finished with `failure`: what `closeFinished` errors with, likewise. */
+  writerFailed?(failure: unknown): void;
 }
 
 /** Writes at least this long skip the coalescing buffer and go to the transport uncopied. */
@@ -87,6 +92,7 @@ export class Writer implements Observer<string | Uint8Array> {
   private handed = 0;
   private flushScheduled = false;
   private flushWaiters: { target: number; outcome: Outcome }[] | undefined;
+  private afterWrite: ((error?: Error | null) => void) | undefined;
   private waiting: Waiting[] | undefined;
   private ageCheck: Subscription | undefined;
   private forceClose: Subscription | undefined;
@@ -237,6 +243,7 @@ export class Writer implements Observer<string | Uint8Array> {
     if (this.peerGone !== undefined) return;
     this.peerGone = error;
     this.left?.resolve();
+    this.owner.peerLeft?.();
     const lost = this.buffered + this.transport.writableLength;
     this.dropBuffer();
     if (lost > 0) this.fail(new ConsumerLeftError(lost, error));
@@ -284,13 +291,14 @@ export class Writer implements Observer<string | Uint8Array> {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    this.flushScheduler.schedule(this.flushTask);
+    this.flushScheduler.schedule(flushTask, 0, this);
   }
 
-  private readonly flushTask = () => {
+  /** @internal The end-of-tick flush. */
+  scheduledFlush(): void {
     this.flushScheduled = false;
     this.flushNow();
-  };
+  }
 
   /** Hands the buffered bytes to the transport. */
   private flushNow(): void {
@@ -311,15 +319,17 @@ export class Writer implements Observer<string | Uint8Array> {
 
   private hand(chunk: Uint8Array): void {
     this.handed += chunk.byteLength;
+    // Made on the first write only: a connection that never writes does not pay for it.
+    this.afterWrite ??= (error?: Error | null) => this.written(error);
     this.transport.write(chunk, this.afterWrite);
     if (this.transport.writableLength > 0 && this.bufferAgeLimit !== 'unlimited') {
       this.waiting ??= [];
       this.waiting.push({ chunk, end: this.handed, at: this.scheduler.now() });
-      this.ageCheck ??= this.scheduler.schedule(this.checkAge, this.bufferAgeLimit);
+      this.ageCheck ??= this.scheduler.schedule(checkAgeTask, this.bufferAgeLimit, this);
     }
   }
 
-  private readonly afterWrite = (error?: Error | null) => {
+  private written(error?: Error | null): void {
     if (error) {
       this.transportFailed(error);
       return;
@@ -329,10 +339,10 @@ export class Writer implements Observer<string | Uint8Array> {
     const reached = this.handed - this.transport.writableLength;
     while (waiters.length > 0 && waiters[0].target <= reached) waiters.shift()!.outcome.resolve();
     if (waiters.length === 0) this.flushWaiters = undefined;
-  };
+  }
 
-  /** Fails the writer if the oldest byte still waiting was handed over `bufferAgeLimit` ago. */
-  private readonly checkAge = () => {
+  /** @internal Fails the writer if the oldest byte still waiting was handed over `bufferAgeLimit` ago. */
+  checkAge(): void {
     this.ageCheck = undefined;
     const waiting = this.waiting;
     if (waiting === undefined || this.finished.settled || this.failure !== undefined) return;
@@ -346,7 +356,7 @@ export class Writer implements Observer<string | Uint8Array> {
     const oldest = waiting[0];
     const age = this.scheduler.now() - oldest.at;
     if (age < limit) {
-      this.ageCheck = this.scheduler.schedule(this.checkAge, limit - age);
+      this.ageCheck = this.scheduler.schedule(checkAgeTask, limit - age, this);
       return;
     }
     const unflushedOfOldest = oldest.end - reached;
@@ -357,7 +367,7 @@ export class Writer implements Observer<string | Uint8Array> {
     if (this.state === 'open') this.state = 'closed';
     this.settleClose();
     this.owner.writerAborted(this.failure);
-  };
+  }
 
   /** Counts a write made after the peer left: the code writing has now lost bytes. */
   private lose(bytes: number): void {
@@ -386,12 +396,25 @@ export class Writer implements Observer<string | Uint8Array> {
     this.ageCheck?.unsubscribe();
     this.ageCheck = undefined;
     this.waiting = undefined;
-    if (this.failure !== undefined) this.finished.reject(this.failure);
-    else this.finished.resolve();
+    if (this.failure === undefined) {
+      this.finished.resolve();
+    } else {
+      this.finished.reject(this.failure);
+      this.owner.writerFailed?.(this.failure);
+    }
   }
 
   private dropBuffer(): void {
     this.buffered = 0;
     this.buffer = undefined;
   }
+}
+
+// Scheduler tasks get the writer as their state, so that a writer needs no closure of its own.
+function flushTask(this: SchedulerAction<Writer>, writer?: Writer): void {
+  writer!.scheduledFlush();
+}
+
+function checkAgeTask(this: SchedulerAction<Writer>, writer?: Writer): void {
+  writer!.checkAge();
 }

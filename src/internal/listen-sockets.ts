@@ -14,8 +14,9 @@ export interface ListenSocketsOptions<A extends Address> {
   /** Accept without reading, so that a connection waiting for a slot stays unread. Ignored with TLS. */
   pauseOnConnect: boolean;
   /**
-   * Called when accepting one connection failed (`EMFILE`, …). Such errors are not fatal: libuv
-   * backs off by itself, and the server goes on accepting once descriptors are free.
+   * Called when accepting one connection failed (`EMFILE`, …), or, with TLS, when a client's
+   * handshake failed. Neither is fatal: libuv backs off by itself, and the server goes on
+   * accepting once descriptors are free; a failed handshake concerns that client only.
    */
   onAcceptError?: (error: Error) => void;
   /** Called once listening, with the Node server and the address actually bound. */
@@ -35,21 +36,38 @@ export function listenSockets<A extends Address>(
     let server: net.Server | undefined;
     let closed = false;
     const connectionEvent = options.tls === undefined ? 'connection' : 'secureConnection';
-    const onConnection = (socket: net.Socket) => subscriber.next(socket);
+    const onConnection = (socket: net.Socket) => {
+      if (options.tls !== undefined) {
+        // Half-open from here on (see below), as a plain TCP connection is from the start.
+        socket.allowHalfOpen = true;
+        // A TLS socket reads on (the handshake needed it), so a reset can come while it waits
+        // unwired for a slot: without a listener, that 'error' would take the process down. The
+        // transport adds its own listener once the connection is served, which still sees it.
+        socket.on('error', ignore);
+      }
+      subscriber.next(socket);
+    };
     const onError = (error: NodeJS.ErrnoException) => {
       if (error.syscall === 'accept') options.onAcceptError?.(error);
       else subscriber.error(error);
     };
-    // A failed TLS handshake concerns that client only: Node has destroyed its socket already.
-    const onTlsClientError = () => {};
+    // A failed TLS handshake concerns that client only. Node leaves the socket open after some
+    // of them (ERR_TLS_HANDSHAKE_TIMEOUT), holding its descriptor: close it, always.
+    const onTlsClientError = (error: Error, socket: tls.TLSSocket) => {
+      socket.destroy();
+      if (!closed) options.onAcceptError?.(error);
+    };
 
     const start = () => {
       if (closed) return;
-      const common = { allowHalfOpen: true, noDelay: true };
+      // No-delay is Async's default (it can still be changed per socket). Half-open is what the
+      // Reader and the Writer rely on; with TLS it is turned on only once the handshake is done:
+      // a client leaving during the handshake is otherwise taken for a half-close, and its
+      // socket kept until the handshake timeout (and, at that, never closed by Node).
       server =
         options.tls === undefined
-          ? net.createServer({ ...common, pauseOnConnect: options.pauseOnConnect })
-          : tls.createServer({ ...common, ...options.tls });
+          ? net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: options.pauseOnConnect })
+          : tls.createServer({ ...options.tls, allowHalfOpen: false, noDelay: true });
       server.on(connectionEvent, onConnection);
       server.on('error', onError);
       server.on('tlsClientError', onTlsClientError);
@@ -80,14 +98,18 @@ export function listenSockets<A extends Address>(
       closed = true;
       if (server === undefined) return;
       server.off(connectionEvent, onConnection);
-      server.off('tlsClientError', onTlsClientError);
+      // A handshake under way when the listening socket closes still completes: nobody will
+      // serve that connection, so close it rather than leave the client waiting.
+      if (options.tls !== undefined) server.on(connectionEvent, (socket: net.Socket) => socket.destroy());
       // Errors after this point concern nobody; keep a listener so that none is uncaught.
       server.off('error', onError);
-      server.on('error', () => {});
+      server.on('error', ignore);
       if (server.listening) server.close();
     };
   });
 }
+
+function ignore(): void {}
 
 /**
  * Removes a Unix socket file left behind by a process that died, after checking with a connect

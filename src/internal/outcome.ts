@@ -1,16 +1,24 @@
-import { Observable, type Subscriber } from 'rxjs';
+import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
+
+/** From this many waiters on, adding one now and then first drops those that unsubscribed. */
+const PRUNE_ABOVE = 8;
 
 /**
  * The result of something that finishes once (a close, a flush): a hot Observable<void> that emits
  * once and completes when the thing is done, or errors, and replays that outcome to late
  * subscribers. Cheaper than an AsyncSubject per connection: nothing is allocated until someone
- * subscribes before the outcome is known.
+ * subscribes before the outcome is known, and a waiter costs its subscriber only (no teardown, no
+ * array for the usual single waiter): one that unsubscribes is skipped when the outcome comes, and
+ * dropped before then if waiters pile up.
  */
-export class Outcome {
+export class Outcome extends Observable<void> {
   private state: 'pending' | 'done' | 'failed' = 'pending';
   private error: unknown;
-  private waiters: Subscriber<void>[] | undefined;
-  private observable: Observable<void> | undefined;
+  private waiters: Subscriber<void> | Subscriber<void>[] | undefined;
+
+  constructor() {
+    super();
+  }
 
   get settled(): boolean {
     return this.state !== 'pending';
@@ -18,30 +26,26 @@ export class Outcome {
 
   /** True while someone waits for the outcome. */
   get observed(): boolean {
-    return this.waiters !== undefined && this.waiters.length > 0;
+    const { waiters } = this;
+    if (waiters === undefined) return false;
+    if (!Array.isArray(waiters)) return !waiters.closed;
+    return waiters.some((waiter) => !waiter.closed);
   }
 
   get failed(): boolean {
     return this.state === 'failed';
   }
 
+  /** The outcome as a plain `Observable<void>` (itself: an outcome is its own Observable). */
   asObservable(): Observable<void> {
-    this.observable ??= new Observable<void>((subscriber) => {
-      if (this.state === 'pending') {
-        this.waiters ??= [];
-        this.waiters.push(subscriber);
-        return () => {
-          const waiters = this.waiters;
-          if (waiters !== undefined) {
-            const i = waiters.indexOf(subscriber);
-            if (i !== -1) waiters.splice(i, 1);
-          }
-        };
-      }
-      this.deliver(subscriber);
-      return undefined;
-    });
-    return this.observable;
+    return this;
+  }
+
+  /** @internal A subscription to the outcome. */
+  protected _subscribe(subscriber: Subscriber<void>): TeardownLogic {
+    if (this.state === 'pending') this.wait(subscriber);
+    else this.deliver(subscriber);
+    return undefined;
   }
 
   resolve(): void {
@@ -57,10 +61,34 @@ export class Outcome {
     this.flush();
   }
 
+  private wait(subscriber: Subscriber<void>): void {
+    const { waiters } = this;
+    if (waiters === undefined) {
+      this.waiters = subscriber;
+    } else if (!Array.isArray(waiters)) {
+      this.waiters = waiters.closed ? subscriber : [waiters, subscriber];
+    } else {
+      // At each power of two past PRUNE_ABOVE, so that pruning costs O(1) per waiter added.
+      const n = waiters.length;
+      if (n >= PRUNE_ABOVE && (n & (n - 1)) === 0) {
+        const open = waiters.filter((waiter) => !waiter.closed);
+        open.push(subscriber);
+        this.waiters = open;
+      } else {
+        waiters.push(subscriber);
+      }
+    }
+  }
+
   private flush(): void {
-    const waiters = this.waiters;
+    const { waiters } = this;
     this.waiters = undefined;
-    if (waiters !== undefined) for (const subscriber of waiters) this.deliver(subscriber);
+    if (waiters === undefined) return;
+    if (!Array.isArray(waiters)) {
+      if (!waiters.closed) this.deliver(waiters);
+      return;
+    }
+    for (const subscriber of waiters) if (!subscriber.closed) this.deliver(subscriber);
   }
 
   private deliver(subscriber: Subscriber<void>): void {
@@ -72,3 +100,4 @@ export class Outcome {
     }
   }
 }
+

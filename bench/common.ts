@@ -1,0 +1,223 @@
+/**
+ * What every figure of the benchmark suite shares: the quick/full switch, alternating rounds,
+ * medians and ratios, the result line `bench/index.ts` collects, and child processes running a
+ * bench script in a given role (for the memory figures, where the measured process must hold
+ * nothing but the side being measured).
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { once } from 'node:events';
+import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+
+/** `BENCH_QUICK=1`: every size scaled down, fewer rounds; a smoke test, not a measurement. */
+export const QUICK = process.env.BENCH_QUICK === '1';
+
+/** Rounds per figure: `BENCH_ROUNDS`, else `full` (or 3 with `BENCH_QUICK=1`). */
+export function roundsOr(full: number): number {
+  const asked = Number(process.env.BENCH_ROUNDS);
+  if (Number.isInteger(asked) && asked > 0) return asked;
+  return QUICK ? Math.min(3, full) : full;
+}
+
+/** `full` by default, `quick` with `BENCH_QUICK=1`. */
+export function sized<T>(full: T, quick: T): T {
+  return QUICK ? quick : full;
+}
+
+/** A full garbage collection, whether or not node was started with `--expose-gc`. */
+export const gc: () => void =
+  global.gc ??
+  (() => {
+    v8.setFlagsFromString('--expose-gc');
+    return vm.runInNewContext('gc') as () => void;
+  })();
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** How far the samples spread around their median: (max - min) / median. */
+export function spread(values: number[]): number {
+  const m = median(values);
+  return m === 0 ? 0 : (Math.max(...values) - Math.min(...values)) / m;
+}
+
+/** Seconds since `start` (from `process.hrtime.bigint()`). */
+export function secondsSince(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/** One row of the summary table. */
+export interface FigureResult {
+  figure: string;
+  /** What one sample measures, e.g. `MB/s`. */
+  unit: string;
+  rx: number;
+  raw: number;
+  /** rx / raw. */
+  ratio: number;
+  /** The target as text, e.g. `>= 0.95x`. */
+  target: string;
+  met: boolean;
+  /** Spread of the rx-tcp and the raw samples, (max - min) / median. */
+  noise: { rx: number; raw: number };
+  rounds: number;
+  /** Extra lines for the report (what exactly was measured). */
+  notes?: string[];
+}
+
+export type Side = 'rx' | 'raw';
+
+/**
+ * Runs `measure` for both sides, `rounds` times, alternating which side goes first, after one
+ * unmeasured warm-up run of each (`warmUp`, when given, is used for it instead). Returns the samples.
+ */
+export async function alternate(
+  rounds: number,
+  measure: (side: Side, round: number) => Promise<number>,
+  warmUp?: (side: Side) => Promise<unknown>,
+): Promise<Record<Side, number[]>> {
+  const samples: Record<Side, number[]> = { rx: [], raw: [] };
+  for (const side of ['raw', 'rx'] as const) await (warmUp ?? ((s: Side) => measure(s, -1)))(side);
+  for (let round = 0; round < rounds; round++) {
+    const order: Side[] = round % 2 === 0 ? ['rx', 'raw'] : ['raw', 'rx'];
+    for (const side of order) {
+      gc();
+      samples[side].push(await measure(side, round));
+    }
+  }
+  return samples;
+}
+
+/** A target on the ratio rx/raw (a floor or a ceiling), or on the rx-tcp samples themselves. */
+export type Target =
+  | { ratio: number; higherIsBetter: boolean }
+  | { text: string; met: (rxSamples: number[]) => boolean };
+
+/**
+ * Turns the samples into a result and prints it: both medians, the ratio, the spread of each side,
+ * every sample, and whether the target is met.
+ */
+export function conclude(
+  figure: string,
+  unit: string,
+  samples: Record<Side, number[]>,
+  target: Target,
+  notes: string[] = [],
+  digits = 0,
+): FigureResult {
+  const rx = median(samples.rx);
+  const raw = median(samples.raw);
+  const ratio = rx / raw;
+  let met: boolean;
+  let text: string;
+  if ('ratio' in target) {
+    met = target.higherIsBetter ? ratio >= target.ratio : ratio <= target.ratio;
+    text = `${target.higherIsBetter ? '>=' : '<='} ${target.ratio}x`;
+  } else {
+    met = target.met(samples.rx);
+    text = target.text;
+  }
+  const result: FigureResult = {
+    figure,
+    unit,
+    rx,
+    raw,
+    ratio,
+    target: text,
+    met,
+    noise: { rx: spread(samples.rx), raw: spread(samples.raw) },
+    rounds: samples.rx.length,
+    notes,
+  };
+  const show = (values: number[]) => values.map((v) => v.toFixed(digits)).join(' ');
+  console.log(`  ${result.rounds} alternating rounds, medians:`);
+  console.log(`  rx-tcp: ${rx.toFixed(digits)} ${unit}   (samples ${show(samples.rx)})`);
+  console.log(`  raw:    ${raw.toFixed(digits)} ${unit}   (samples ${show(samples.raw)})`);
+  console.log(
+    `  ratio:  ${ratio.toFixed(2)}x; target ${text}: ${met ? 'met' : 'NOT met'}; ` +
+      `spread (max-min)/median rx ${pct(result.noise.rx)}, raw ${pct(result.noise.raw)}`,
+  );
+  for (const note of notes) console.log(`  ${note}`);
+  return result;
+}
+
+export function pct(fraction: number): string {
+  return `${(fraction * 100).toFixed(0)}%`;
+}
+
+/** Runs a figure's `main` when its file is the entry point, and hands its results to a parent. */
+export function runIfMain(module: NodeModule, main: () => Promise<FigureResult[] | undefined>): void {
+  if (require.main !== module) return;
+  main().then(
+    (results) => {
+      if (process.send !== undefined && results !== undefined) {
+        process.send({ type: 'bench-results', results }, () => process.exit(0));
+      }
+    },
+    (error) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
+
+/** `node` arguments that run a TypeScript bench file: ts-node (transpile only) and `global.gc`. */
+export const TS_EXEC_ARGV = ['-r', 'ts-node/register/transpile-only', '--expose-gc'];
+
+/**
+ * Forks `file` (a bench script) with `args`, an IPC channel, and stdout/stderr passed through.
+ * The child sees `BENCH_ROLE` set to `role`.
+ */
+export function forkRole(file: string, role: string, args: string[] = []): ChildProcess {
+  return fork(path.resolve(file), args, {
+    execArgv: TS_EXEC_ARGV,
+    env: { ...process.env, BENCH_ROLE: role },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+}
+
+/** The next IPC message of `child` whose `type` is `type`; rejects if the child exits first. */
+export function nextMessage<T extends { type: string }>(child: ChildProcess, type: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onMessage = (message: T) => {
+      if (message?.type !== type) return;
+      cleanup();
+      resolve(message);
+    };
+    const onExit = (code: number | null, signal: string | null) => {
+      cleanup();
+      reject(new Error(`child exited (${code ?? signal}) before sending '${type}'`));
+    };
+    const cleanup = () => {
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+/** Waits for `child` to exit, killing it (by its own pid) after `ms`. */
+export async function reap(child: ChildProcess, ms = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+  await once(child, 'exit');
+  clearTimeout(timer);
+}
+
+/** Memory of this process after a full collection. */
+export async function settledMemory(): Promise<{ heap: number; rss: number }> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const { heapUsed, rss } = process.memoryUsage();
+  return { heap: heapUsed, rss };
+}
+
+export const MiB = 1024 * 1024;
+export const KiB = 1024;

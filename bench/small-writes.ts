@@ -1,0 +1,134 @@
+/**
+ * Small writes: 2 M writes of 16 bytes, then close, counted at the peer (in this process).
+ *
+ * - rx-tcp: `writer.write(message)` for each message (the writer copies it into its buffer and
+ *   hands the OS one large chunk per tick or per 64 KiB), waiting for `writer.flushed()` when more
+ *   than 1 MiB is queued, then `writer.close()`; the peer is a `Server.create` handler counting its
+ *   reader's chunks.
+ * - raw, naive: one `socket.write(message)` per message, waiting for 'drain' when it returns false,
+ *   then `socket.end()`; the peer is a raw server counting 'data'.
+ *
+ * The figure is messages per second, from the first write to the peer seeing every byte and FIN.
+ *
+ * Run alone with `npx ts-node --transpile-only bench/small-writes.ts`; `BENCH_QUICK=1` for 200 k.
+ */
+import { once } from 'node:events';
+import * as net from 'node:net';
+import { firstValueFrom, lastValueFrom } from 'rxjs';
+import { connect, onPortChosenByOs, Server, toHostAndPort } from '../src';
+import {
+  alternate,
+  conclude,
+  type FigureResult,
+  MiB,
+  roundsOr,
+  runIfMain,
+  type Side,
+  secondsSince,
+  sized,
+} from './common';
+
+const MESSAGES = sized(2_000_000, 200_000);
+const MESSAGE = Buffer.from('0123456789abcde\n');
+/** The rx-tcp client waits for a flush once this much is queued, so that memory stays bounded. */
+const QUEUED_LIMIT = 1 * MiB;
+
+/** A promise and its resolve/reject, for a count the peer reaches. */
+function counted(expected: number) {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const done = new Promise<void>((ok, fail) => {
+    resolve = ok;
+    reject = fail;
+  });
+  let bytes = 0;
+  return {
+    done,
+    add: (n: number) => {
+      bytes += n;
+    },
+    end: () => (bytes === expected ? resolve() : reject(new Error(`peer got ${bytes} of ${expected} bytes`))),
+    fail: (error: unknown) => reject(error),
+  };
+}
+
+async function viaRx(count: number): Promise<number> {
+  const peer = counted(count * MESSAGE.length);
+  const server = await firstValueFrom(
+    Server.create(
+      onPortChosenByOs,
+      (_address, reader) =>
+        new Promise<void>((resolve) =>
+          reader.subscribe({
+            next: (chunk) => peer.add(chunk.length),
+            error: (error) => {
+              peer.fail(error);
+              resolve();
+            },
+            complete: () => {
+              peer.end();
+              resolve();
+            },
+          }),
+        ),
+    ),
+  );
+  const connection = await firstValueFrom(connect(toHostAndPort('127.0.0.1', server.listeningOn)));
+  const { writer } = connection;
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) {
+    writer.write(MESSAGE);
+    if (writer.bytesToWrite >= QUEUED_LIMIT) await firstValueFrom(writer.flushed());
+  }
+  const closed = lastValueFrom(connection.close(), { defaultValue: undefined });
+  await peer.done;
+  const seconds = secondsSince(start);
+  await closed;
+  await lastValueFrom(server.close({ closeExistingConnections: true }), { defaultValue: undefined });
+  return count / seconds;
+}
+
+async function viaRaw(count: number): Promise<number> {
+  const peer = counted(count * MESSAGE.length);
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    socket.on('data', (chunk: Buffer) => peer.add(chunk.length));
+    socket.on('end', () => peer.end());
+    socket.on('error', (error) => peer.fail(error));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const socket = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1' });
+  socket.setNoDelay(true);
+  socket.on('error', (error) => peer.fail(error));
+  await once(socket, 'connect');
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) {
+    if (!socket.write(MESSAGE)) await once(socket, 'drain');
+  }
+  socket.end();
+  await peer.done;
+  const seconds = secondsSince(start);
+  socket.destroy();
+  await new Promise((resolve) => server.close(resolve));
+  return count / seconds;
+}
+
+function run(side: Side, count: number): Promise<number> {
+  return side === 'rx' ? viaRx(count) : viaRaw(count);
+}
+
+export async function main(): Promise<FigureResult[]> {
+  console.log(`small writes: ${MESSAGES} writes of 16 bytes then close, messages/s at the peer`);
+  const samples = await alternate(
+    roundsOr(5),
+    (side) => run(side, MESSAGES),
+    (side) => run(side, MESSAGES / 10),
+  );
+  return [
+    conclude('small writes', 'messages/s', samples, { ratio: 8, higherIsBetter: true }, [
+      `${MESSAGES} x 16-byte writer.write vs one socket.write per message (waiting for 'drain')`,
+    ]),
+  ];
+}
+
+runIfMain(module, main);
