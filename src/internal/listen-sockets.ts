@@ -37,14 +37,8 @@ export function listenSockets<A extends Address>(
     let closed = false;
     const connectionEvent = options.tls === undefined ? 'connection' : 'secureConnection';
     const onConnection = (socket: net.Socket) => {
-      if (options.tls !== undefined) {
-        // Half-open from here on (see below), as a plain TCP connection is from the start.
-        socket.allowHalfOpen = true;
-        // A TLS socket reads on (the handshake needed it), so a reset can come while it waits
-        // unwired for a slot: without a listener, that 'error' would take the process down. The
-        // transport adds its own listener once the connection is served, which still sees it.
-        socket.on('error', ignore);
-      }
+      // Half-open from here on (see below), as a plain TCP connection is from the start.
+      if (options.tls !== undefined) socket.allowHalfOpen = true;
       subscriber.next(socket);
     };
     const onError = (error: NodeJS.ErrnoException) => {
@@ -63,7 +57,7 @@ export function listenSockets<A extends Address>(
       // No-delay is Async's default (it can still be changed per socket). Half-open is what the
       // Reader and the Writer rely on; with TLS it is turned on only once the handshake is done:
       // a client leaving during the handshake is otherwise taken for a half-close, and its
-      // socket kept until the handshake timeout (and, at that, never closed by Node).
+      // socket kept open until the handshake timeout.
       server =
         options.tls === undefined
           ? net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: options.pauseOnConnect })
