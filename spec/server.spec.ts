@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import {
+  connect,
   EOF,
   type InetAddress,
   onFile,
@@ -450,6 +451,16 @@ describe('Server on a Unix socket', () => {
     expect(answers).toEqual(['unix 1', 'unix 2']);
     await lastValueFrom(server.close());
     expect(fs.existsSync(file)).toBe(false);
+  });
+
+  it('aborts a Unix-socket connection without a TCP reset to send', async () => {
+    const file = path.join(tmp.dir, 'abort.sock');
+    const server = await firstValueFrom(Server.create(onFile(file), () => NEVER));
+    const connection = await firstValueFrom(connect(toFile(file)));
+    connection.writer.write('dropped');
+    expect(() => connection.destroy()).not.toThrow();
+    await lastValueFrom(connection.closed);
+    await lastValueFrom(server.close({ closeExistingConnections: true }));
   });
 
   it('takes over a socket file left behind by a dead process', async () => {

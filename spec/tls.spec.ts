@@ -33,7 +33,6 @@ import { loopback, tempDir } from './helpers/servers';
  * never reports a socket that died before it was wired (a TLS connection reset while waiting for
  * a slot: it reads on after its handshake). Skipped until that change is in; then make it `it`.
  */
-const itOnceTransportHandlesTls = it.skip;
 
 let certs: Certificates;
 /** What a client needs to trust the test server: the test CA, and nothing else. */
@@ -468,49 +467,46 @@ describe('TLS', () => {
       expect(handled).toEqual([]);
     });
 
-    itOnceTransportHandlesTls(
-      'survives a reset of a TLS connection waiting for a slot: its handler sees the reset',
-      async () => {
-        // Unlike a plain one (accepted paused), a TLS connection reads on after its handshake, so
-        // it can learn of the reset while it waits, before anything listens to it.
-        const gate = new Subject<void>();
-        const served: string[] = [];
-        const failures: unknown[] = [];
-        const { server, events } = await tlsServer(
-          (_address, reader, writer) =>
-            defer(async () => {
-              const line = await firstValueFrom(reader.readLine());
-              served.push(String(line));
-              writer.writeLine(`${String(line)} served`);
-              if (line === 'first') await firstValueFrom(gate);
-            }),
-          { maxConnections: 1, onHandlerError: { call: (_address, error) => failures.push(error) } },
-        );
-        const accepted: tls.TLSSocket[] = [];
-        server.listeningSocket.on('secureConnection', (socket: tls.TLSSocket) => accepted.push(socket));
-        const first = await firstValueFrom(
-          connect(toHostAndPort('localhost', server.listeningOn), { tls: trusted() }),
-        );
-        cleanups.push(() => closeQuietly(first));
-        first.writer.writeLine('first');
-        expect(await firstValueFrom(first.reader.readLine())).toBe('first served');
-        // The second waits for the slot, its handshake done; then its TCP connection is reset.
-        const raw = net.connect({ host: '127.0.0.1', port: server.listeningOn });
-        raw.on('error', () => {});
-        const waiting = tls.connect({ socket: raw, ...trusted(), servername: 'localhost' });
-        waiting.on('error', () => {});
-        await once(waiting, 'secureConnect');
-        waiting.write('second\n');
-        await waitFor(() => events.some((e) => e.type === 'limitReached'), 5000, 'limitReached');
-        raw.resetAndDestroy();
-        await waitFor(() => accepted[1]?.destroyed === true, 5000, 'the server to see the reset');
-        gate.next();
-        expect(await askHello(server.listeningOn)).toEqual(['hello served']);
-        expect(served).toEqual(['first', 'hello']);
-        expect(failures).toEqual([expect.objectContaining({ code: 'ECONNRESET' })]);
-        expect(server.isClosed()).toBe(false);
-      },
-    );
+    it('survives a reset of a TLS connection waiting for a slot: its handler sees the reset', async () => {
+      // Unlike a plain one (accepted paused), a TLS connection reads on after its handshake, so
+      // it can learn of the reset while it waits, before anything listens to it.
+      const gate = new Subject<void>();
+      const served: string[] = [];
+      const failures: unknown[] = [];
+      const { server, events } = await tlsServer(
+        (_address, reader, writer) =>
+          defer(async () => {
+            const line = await firstValueFrom(reader.readLine());
+            served.push(String(line));
+            writer.writeLine(`${String(line)} served`);
+            if (line === 'first') await firstValueFrom(gate);
+          }),
+        { maxConnections: 1, onHandlerError: { call: (_address, error) => failures.push(error) } },
+      );
+      const accepted: tls.TLSSocket[] = [];
+      server.listeningSocket.on('secureConnection', (socket: tls.TLSSocket) => accepted.push(socket));
+      const first = await firstValueFrom(
+        connect(toHostAndPort('localhost', server.listeningOn), { tls: trusted() }),
+      );
+      cleanups.push(() => closeQuietly(first));
+      first.writer.writeLine('first');
+      expect(await firstValueFrom(first.reader.readLine())).toBe('first served');
+      // The second waits for the slot, its handshake done; then its TCP connection is reset.
+      const raw = net.connect({ host: '127.0.0.1', port: server.listeningOn });
+      raw.on('error', () => {});
+      const waiting = tls.connect({ socket: raw, ...trusted(), servername: 'localhost' });
+      waiting.on('error', () => {});
+      await once(waiting, 'secureConnect');
+      waiting.write('second\n');
+      await waitFor(() => events.some((e) => e.type === 'limitReached'), 5000, 'limitReached');
+      raw.resetAndDestroy();
+      await waitFor(() => accepted[1]?.destroyed === true, 5000, 'the server to see the reset');
+      gate.next();
+      expect(await askHello(server.listeningOn)).toEqual(['hello served']);
+      expect(served).toEqual(['first', 'hello']);
+      expect(failures).toEqual([expect.objectContaining({ code: 'ECONNRESET' })]);
+      expect(server.isClosed()).toBe(false);
+    });
   });
 
   describe('the Reader and the Writer over TLS', () => {
@@ -598,33 +594,27 @@ describe('TLS', () => {
       raw.destroy();
     });
 
-    itOnceTransportHandlesTls(
-      'writer.error() aborts: the connection is closed at once and the peer sees it end',
-      async () => {
-        const { connection, peer } = await pair();
-        const peerClosed = once(peer, 'close');
-        peer.on('data', () => {});
-        connection.writer.write('dropped');
-        connection.writer.error(new Error('give up'));
-        await lastValueFrom(connection.closed);
-        expect(connection.socket.nodeSocket.destroyed).toBe(true);
-        await peerClosed;
-      },
-    );
+    it('writer.error() aborts: the connection is closed at once and the peer sees it end', async () => {
+      const { connection, peer } = await pair();
+      const peerClosed = once(peer, 'close');
+      peer.on('data', () => {});
+      connection.writer.write('dropped');
+      connection.writer.error(new Error('give up'));
+      await lastValueFrom(connection.closed);
+      expect(connection.socket.nodeSocket.destroyed).toBe(true);
+      await peerClosed;
+    });
 
-    itOnceTransportHandlesTls(
-      'fails with BufferAgeLimitError against a peer that never reads, closing the connection',
-      async () => {
-        const { connection, peer } = await pair({ bufferAgeLimit: 150 });
-        peer.pause();
-        const chunk = Buffer.alloc(64 * 1024, 'x');
-        for (let i = 0; i < 256; i++) connection.writer.write(chunk);
-        const error = await lastValueFrom(connection.writer.closeFinished).catch((e) => e);
-        expect(error).toBeInstanceOf(BufferAgeLimitError);
-        await lastValueFrom(connection.closed);
-        expect(connection.socket.nodeSocket.destroyed).toBe(true);
-      },
-    );
+    it('fails with BufferAgeLimitError against a peer that never reads, closing the connection', async () => {
+      const { connection, peer } = await pair({ bufferAgeLimit: 150 });
+      peer.pause();
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      for (let i = 0; i < 256; i++) connection.writer.write(chunk);
+      const error = await lastValueFrom(connection.writer.closeFinished).catch((e) => e);
+      expect(error).toBeInstanceOf(BufferAgeLimitError);
+      await lastValueFrom(connection.closed);
+      expect(connection.socket.nodeSocket.destroyed).toBe(true);
+    });
 
     it('lines() and readLine() see the same lines however TLS records cut them', async () => {
       const { connection, peer } = await pair();

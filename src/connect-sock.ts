@@ -5,11 +5,15 @@ import {
   from,
   Observable,
   type ObservableInput,
+  type SchedulerAction,
   type SchedulerLike,
+  type Subscriber,
   type Subscription,
+  type TeardownLogic,
 } from 'rxjs';
 import type { Address, UnixAddress } from './address';
 import { ConnectInterruptedError, ConnectTimeoutError } from './errors';
+import { SOCKET_SLOT } from './internal/socket-transport';
 import { checkNumber, describe } from './internal/validate';
 import { Socket } from './socket';
 import { WhereToConnect } from './where-to-connect';
@@ -97,76 +101,102 @@ export function connectWith<A extends Address, T>(
     throw new TypeError(`${caller}: tls must be true or tls.ConnectionOptions, got ${describe(tlsOptions)}`);
   }
 
-  return new Observable<T>((subscriber) => {
-    const text = where.toString();
-    const deadline = scheduler.now() + timeout;
-    let socket: net.Socket | undefined;
-    let timer: Subscription | undefined;
-    let interruption: Subscription | undefined;
-    let done = false;
+  const spec: AttemptSpec<A, T> = {
+    where,
+    timeout,
+    signal,
+    interrupt$,
+    tlsOptions,
+    scheduler,
+    wrap,
+    connectEvent: tlsOptions === undefined ? 'connect' : 'secureConnect',
+  };
+  return new ConnectObservable(spec);
+}
 
-    const finish = () => {
-      done = true;
-      timer?.unsubscribe();
-      interruption?.unsubscribe();
-      signal?.removeEventListener('abort', onAbort);
-      if (socket !== undefined) {
-        socket.off(connectEvent, onConnect);
-        socket.off('error', onError);
-      }
-    };
-    const fail = (error: unknown) => {
-      if (done) return;
-      finish();
-      socket?.destroy();
-      subscriber.error(error);
-    };
-    // Where the timeout is due as well, it wins: the caller asked for a bound and it was reached.
-    const interrupted = (cause?: unknown) =>
-      fail(
-        scheduler.now() >= deadline
-          ? new ConnectTimeoutError(text, timeout)
-          : new ConnectInterruptedError(text, cause),
-      );
-    const onAbort = () => interrupted(signal?.reason);
-    const onError = (error: Error) => fail(error);
-    const onConnect = () => {
-      if (done) return;
-      finish();
-      const connected = socket!;
-      // tls.connect ignores the noDelay option, unlike net.connect.
-      if (tlsOptions !== undefined) connected.setNoDelay(true);
-      const known: { local?: A; remote?: A } =
-        where.family === 'unix'
-          ? {
-              local: { family: 'unix', path: '' } as UnixAddress as A,
-              remote: { family: 'unix', path: where.toString() } as UnixAddress as A,
-            }
-          : {};
-      let value: T;
-      try {
-        value = wrap(new Socket<A>(connected, where.family, known));
-      } catch (error) {
-        connected.destroy();
-        subscriber.error(error);
-        return;
-      }
-      subscriber.next(value);
-      subscriber.complete();
-    };
+/** What every attempt of one `connectWith` call shares. */
+interface AttemptSpec<A extends Address, T> {
+  where: WhereToConnect<A>;
+  timeout: number;
+  signal: AbortSignal | undefined;
+  interrupt$: Observable<unknown> | undefined;
+  tlsOptions: tls.ConnectionOptions | true | undefined;
+  scheduler: SchedulerLike;
+  wrap: (socket: Socket<A>) => T;
+  connectEvent: 'connect' | 'secureConnect';
+}
 
+/** Cold: each subscription is one {@link Attempt}. */
+class ConnectObservable<A extends Address, T> extends Observable<T> {
+  constructor(private readonly spec: AttemptSpec<A, T>) {
+    super();
+  }
+
+  protected _subscribe(subscriber: Subscriber<T>): TeardownLogic {
+    return new Attempt(this.spec, subscriber).start();
+  }
+}
+
+type AttemptSocket = net.Socket & { [SOCKET_SLOT]?: unknown };
+
+// Shared by every attempt (Node calls them with the socket as `this`): no closures per attempt.
+function onAttemptConnect(this: AttemptSocket): void {
+  (this[SOCKET_SLOT] as AttemptEvents | undefined)?.connected();
+}
+
+function onAttemptError(this: AttemptSocket, error: Error): void {
+  (this[SOCKET_SLOT] as AttemptEvents | undefined)?.fail(error);
+}
+
+/** The part of an attempt the shared handlers call. */
+interface AttemptEvents {
+  connected(): void;
+  fail(error: unknown): void;
+  timedOut(): void;
+}
+
+function timeoutTask(this: SchedulerAction<AttemptEvents>, attempt?: AttemptEvents): void {
+  attempt!.timedOut();
+}
+
+/**
+ * One connection attempt: raced against its timeout and interrupt, torn down by an early
+ * unsubscribe. An object with methods rather than a set of closures: a client making many
+ * connections pays for every allocation and every first call of a fresh closure.
+ */
+class Attempt<A extends Address, T> implements AttemptEvents {
+  private socket: AttemptSocket | undefined;
+  private timer: Subscription | undefined;
+  private interruption: Subscription | undefined;
+  private done = false;
+  private readonly deadline: number;
+
+  constructor(
+    private readonly spec: AttemptSpec<A, T>,
+    private readonly subscriber: Subscriber<T>,
+  ) {
+    this.deadline = spec.scheduler.now() + spec.timeout;
+  }
+
+  start(): TeardownLogic {
+    const { where, timeout, signal, interrupt$, tlsOptions, scheduler, connectEvent } = this.spec;
     if (timeout !== Number.POSITIVE_INFINITY) {
-      timer = scheduler.schedule(() => fail(new ConnectTimeoutError(text, timeout)), timeout);
+      this.timer = scheduler.schedule<AttemptEvents>(timeoutTask, timeout, this);
     }
     if (signal?.aborted) {
-      interrupted(signal.reason);
+      this.interrupted(signal.reason);
       return undefined;
     }
-    signal?.addEventListener('abort', onAbort, { once: true });
-    interruption = interrupt$?.subscribe({ next: () => interrupted(), error: fail });
-    if (done) return undefined;
+    signal?.addEventListener('abort', this, { once: true });
+    if (interrupt$ !== undefined) {
+      this.interruption = interrupt$.subscribe({
+        next: () => this.interrupted(),
+        error: (error) => this.fail(error),
+      });
+    }
+    if (this.done) return undefined;
 
-    const connectEvent = tlsOptions === undefined ? 'connect' : 'secureConnect';
+    let socket: AttemptSocket;
     if (tlsOptions === undefined) {
       socket = net.connect(where.netOptions);
     } else {
@@ -175,13 +205,84 @@ export function connectWith<A extends Address, T>(
       const servername = net.isIP(where.serverName ?? '') === 0 ? where.serverName : undefined;
       socket = tls.connect({ servername, ...where.netOptions, ...extra });
     }
-    socket.once(connectEvent, onConnect);
-    socket.on('error', onError);
+    this.socket = socket;
+    socket[SOCKET_SLOT] = this;
+    socket.on(connectEvent, onAttemptConnect);
+    socket.on('error', onAttemptError);
+    return this;
+  }
 
-    return () => {
-      if (done) return;
-      finish();
-      socket?.destroy();
-    };
-  });
+  /** The `AbortSignal` fired (`EventListener` interface). */
+  handleEvent(): void {
+    this.interrupted(this.spec.signal?.reason);
+  }
+
+  /** The subscription ended before the attempt did. */
+  unsubscribe(): void {
+    if (this.done) return;
+    this.finish();
+    this.socket?.destroy();
+  }
+
+  timedOut(): void {
+    const { where, timeout } = this.spec;
+    this.fail(new ConnectTimeoutError(where.toString(), timeout));
+  }
+
+  fail(error: unknown): void {
+    if (this.done) return;
+    this.finish();
+    this.socket?.destroy();
+    this.subscriber.error(error);
+  }
+
+  connected(): void {
+    if (this.done) return;
+    this.finish();
+    const { where, tlsOptions, wrap } = this.spec;
+    const connected = this.socket!;
+    // tls.connect ignores the noDelay option, unlike net.connect.
+    if (tlsOptions !== undefined) connected.setNoDelay(true);
+    const known: { local?: A; remote?: A } | undefined =
+      where.family === 'unix'
+        ? {
+            local: { family: 'unix', path: '' } as UnixAddress as A,
+            remote: { family: 'unix', path: where.toString() } as UnixAddress as A,
+          }
+        : undefined;
+    let value: T;
+    try {
+      value = wrap(new Socket<A>(connected, where.family, known));
+    } catch (error) {
+      connected.destroy();
+      this.subscriber.error(error);
+      return;
+    }
+    this.subscriber.next(value);
+    this.subscriber.complete();
+  }
+
+  // Where the timeout is due as well, it wins: the caller asked for a bound and it was reached.
+  private interrupted(cause?: unknown): void {
+    const { where, timeout, scheduler } = this.spec;
+    const text = where.toString();
+    this.fail(
+      scheduler.now() >= this.deadline
+        ? new ConnectTimeoutError(text, timeout)
+        : new ConnectInterruptedError(text, cause),
+    );
+  }
+
+  private finish(): void {
+    this.done = true;
+    this.timer?.unsubscribe();
+    this.interruption?.unsubscribe();
+    this.spec.signal?.removeEventListener('abort', this);
+    const { socket } = this;
+    if (socket !== undefined) {
+      socket.off(this.spec.connectEvent, onAttemptConnect);
+      socket.off('error', onAttemptError);
+      socket[SOCKET_SLOT] = undefined;
+    }
+  }
 }

@@ -2,6 +2,7 @@ import { asapScheduler, asyncScheduler, type Observable, of, type SchedulerLike 
 import type { Address } from './address';
 import { ConnectionAbortedError } from './errors';
 import { Outcome } from './internal/outcome';
+import { isSocketTransport } from './internal/socket-transport';
 import type { Transport, TransportListener } from './internal/transport';
 import { checkNumber, describe } from './internal/validate';
 import { Reader, type ReaderSource } from './reader';
@@ -27,7 +28,11 @@ export interface ConnectionOptions {
 
 /** @internal What the library itself adds to a connection, beyond the user's options. */
 export interface ConnectionInternals {
-  /** Runs the writer's end-of-tick flush. Default: `options.scheduler`, else `asapScheduler`. */
+  /**
+   * Runs the writer's end-of-tick flush. Default: `options.scheduler`; else, over a real socket, a
+   * plain microtask (real I/O runs in real time, even inside `TestScheduler.run`); else (an
+   * in-memory transport) `asapScheduler`, which `TestScheduler.run` makes virtual.
+   */
   flushScheduler?: SchedulerLike;
   /** Sees every write as it is made (`rx-tcp/testing`). */
   tap?: (data: string | Uint8Array) => void;
@@ -89,7 +94,6 @@ export class Connection<A extends Address = Address> {
   /** The sending side: buffered writes, flush, close. */
   readonly writer: Writer;
   private readonly link: Link;
-  private closing: Outcome | undefined;
 
   /** @internal Wires `transport` to a new Reader and Writer and starts reading. */
   constructor(
@@ -99,7 +103,11 @@ export class Connection<A extends Address = Address> {
     options: ConnectionOptions = {},
     internals: ConnectionInternals = {},
   ) {
-    const { flushScheduler = options.scheduler ?? asapScheduler, tap, onActivity } = internals;
+    const { tap, onActivity } = internals;
+    const flushScheduler =
+      internals.flushScheduler ??
+      options.scheduler ??
+      (isSocketTransport(transport) ? 'microtask' : asapScheduler);
     const {
       readerBufferSize = DEFAULT_READER_BUFFER_SIZE,
       bufferAgeLimit = DEFAULT_BUFFER_AGE_LIMIT,
@@ -144,16 +152,7 @@ export class Connection<A extends Address = Address> {
    * the socket is closed, erroring with the writer's failure if it had one. Idempotent.
    */
   close(options: WriterCloseOptions = {}): Observable<void> {
-    if (this.closing === undefined) {
-      const closing = new Outcome();
-      this.closing = closing;
-      const afterWriter = (failure?: unknown) => {
-        this.reader.close();
-        this.closed.subscribe(() => (failure === undefined ? closing.resolve() : closing.reject(failure)));
-      };
-      this.writer.close(options).subscribe({ complete: () => afterWriter(), error: afterWriter });
-    }
-    return this.closing.asObservable();
+    return this.link.close(options);
   }
 
   /** Tears the connection down at once with a reset, dropping unflushed bytes. */
@@ -173,6 +172,12 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
   private writerDone = false;
   private transportClosed = false;
   private closedOutcome: Outcome | undefined;
+  /** `Connection.close()`: its outcome, once called. */
+  private closing: Outcome | undefined;
+  /** The writer is done and the reader closed: `closing` waits for the transport to close. */
+  private closingWaits = false;
+  /** What the writer finished with (`closeFinished`'s error), if it failed. */
+  private writerFailure: unknown;
 
   constructor(
     readonly transport: Transport,
@@ -187,6 +192,32 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
       if (this.transportClosed) this.closedOutcome.resolve();
     }
     return this.closedOutcome.asObservable();
+  }
+
+  /**
+   * Closes the writer, then (once it is done) the reader, and completes once the transport is
+   * closed; errors with the writer's failure. Followed through the writer's and the transport's
+   * callbacks rather than subscriptions.
+   */
+  close(options: WriterCloseOptions): Observable<void> {
+    if (this.closing === undefined) {
+      this.writer.close(options); // throws at once on bad options, before anything changes
+      this.closing = new Outcome();
+      if (this.writerDone) this.afterWriter();
+    }
+    return this.closing;
+  }
+
+  private afterWriter(): void {
+    this.reader.close();
+    if (this.transportClosed) this.settleClosing();
+    else this.closingWaits = true;
+  }
+
+  private settleClosing(): void {
+    const closing = this.closing!;
+    if (this.writerFailure === undefined) closing.resolve();
+    else closing.reject(this.writerFailure);
   }
 
   // ReaderSource
@@ -208,6 +239,7 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
   writerFinished(): void {
     this.writerDone = true;
     this.destroyIfDone();
+    if (this.closing !== undefined) this.afterWriter();
   }
 
   peerLeft(): void {
@@ -215,6 +247,7 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
   }
 
   writerFailed(failure: unknown): void {
+    this.writerFailure = failure;
     this.monitor?.writerFailed(failure);
   }
 
@@ -222,6 +255,7 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
     this.writerDone = true;
     if (this.readerOpen()) this.reader.fail(failure ?? new ConnectionAbortedError());
     this.transport.abort();
+    if (this.closing !== undefined) this.afterWriter();
   }
 
   // TransportListener
@@ -246,6 +280,10 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
     this.writer.transportClosed();
     this.transportClosed = true;
     this.closedOutcome?.resolve();
+    if (this.closingWaits) {
+      this.closingWaits = false;
+      this.settleClosing();
+    }
   }
 
   /** True while the reader may still deliver bytes (it did not end, fail or close). */

@@ -54,11 +54,17 @@ interface Consumer {
   pump(): void;
   /** True while the consumer takes whatever arrives (then the socket is never paused for it). */
   hungry: boolean;
-  /** For a push subscriber: takes a chunk directly when nothing is queued, skipping the queue. */
-  direct?: (chunk: Buffer) => void;
+  /** A push subscriber: takes a chunk directly when nothing is queued, skipping the queue. */
+  readonly direct: boolean;
 }
 
 const NEWLINE = Buffer.from('\n');
+/** How `readLine` and `lines` cut lines (shared: a decoder only reads its options). */
+const LINE_OPTIONS = {
+  keepDelimiter: false,
+  maxFrameLength: Number.POSITIVE_INFINITY,
+  stripCarriageReturn: true,
+} as const;
 /** A chunk decoder: each frame is whatever arrived next, uncopied. */
 const CHUNKS: FrameDecoder<Buffer> = { decode: (queue) => queue.shift(), finish: () => undefined };
 
@@ -129,14 +135,7 @@ export class Reader extends Observable<Buffer> {
    * before it, and returns an unterminated last line as it is; `EOF` at end of stream.
    */
   readLine(): Observable<string | EOF> {
-    return this.pull(
-      new DelimiterDecoder(NEWLINE, {
-        keepDelimiter: false,
-        maxFrameLength: Number.POSITIVE_INFINITY,
-        stripCarriageReturn: true,
-      }),
-      toUtf8,
-    );
+    return this.pull(new DelimiterDecoder(NEWLINE, LINE_OPTIONS), toUtf8);
   }
 
   /**
@@ -176,16 +175,7 @@ export class Reader extends Observable<Buffer> {
   /** Every remaining line, as UTF-8 strings (see {@link Reader.readLine}); completes at end of stream. */
   lines(): Observable<string> {
     return new Observable<string>((subscriber) =>
-      this.attach(
-        new DelimiterDecoder(NEWLINE, {
-          keepDelimiter: false,
-          maxFrameLength: Number.POSITIVE_INFINITY,
-          stripCarriageReturn: true,
-        }),
-        subscriber,
-        false,
-        toUtf8,
-      ),
+      this.attach(new Pull(this, new DelimiterDecoder(NEWLINE, LINE_OPTIONS), subscriber, false, toUtf8)),
     );
   }
 
@@ -282,11 +272,13 @@ export class Reader extends Observable<Buffer> {
   push(chunk: Buffer): void {
     if (this.state !== 'open') return;
     const consumer = this.consumer;
-    if (consumer?.direct !== undefined && this.queue.length === 0) {
-      consumer.direct(chunk);
+    if (consumer === null) {
+      this.queue.push(chunk);
+    } else if (consumer.direct && this.queue.length === 0) {
+      (consumer as Pull<Buffer, Buffer>).subscriber.next(chunk);
     } else {
       this.queue.push(chunk);
-      consumer?.pump();
+      consumer.pump();
     }
     this.regulate();
   }
@@ -311,34 +303,31 @@ export class Reader extends Observable<Buffer> {
     return this.state === 'ended';
   }
 
-  private subscribeChunks(subscriber: Subscriber<Buffer>) {
-    if (!this.claim(subscriber)) return undefined;
-    const consumer = this.consumerFor(CHUNKS, subscriber, false, undefined, undefined);
-    consumer.direct = (chunk) => subscriber.next(chunk);
-    return this.activate(consumer);
+  private subscribeChunks(subscriber: Subscriber<Buffer>): TeardownLogic {
+    return this.attach(new Pull(this, CHUNKS, subscriber, false, undefined, undefined, true));
   }
 
   /** A one-value read: the first frame `decoder` cuts, or `EOF` (or `atEnd`) at end of stream. */
-  private pull<F, T = F>(decoder: FrameDecoder<F>, map?: (frame: F) => T, atEnd: T | EOF = EOF) {
-    return new Observable<T | EOF>((subscriber) => this.attach(decoder, subscriber, true, map, atEnd));
-  }
-
-  private attach<F, T>(
+  private pull<F, T = F>(
     decoder: FrameDecoder<F>,
-    subscriber: Subscriber<T | EOF>,
-    once: boolean,
     map?: (frame: F) => T,
-    atEnd?: T | EOF,
-  ) {
-    if (!this.claim(subscriber)) return undefined;
-    return this.activate(this.consumerFor(decoder, subscriber, once, map, atEnd));
+    atEnd: T | EOF = EOF,
+  ): Observable<T | EOF> {
+    return new PullObservable(this, decoder, map, atEnd);
   }
 
-  private activate(consumer: Consumer) {
+  /** @internal Starts `consumer` for its subscriber; returns the teardown (the consumer itself). */
+  attach<F, T>(consumer: Pull<F, T>): TeardownLogic {
+    if (!this.claim(consumer.subscriber)) return undefined;
     this.consumer = consumer;
     consumer.pump();
     this.regulate();
-    return () => this.release(consumer);
+    return consumer;
+  }
+
+  /** @internal A pull consumer was unsubscribed. */
+  detach(consumer: Consumer): void {
+    this.release(consumer);
   }
 
   /** Checks that `subscriber` may read now; errors it otherwise. */
@@ -355,49 +344,37 @@ export class Reader extends Observable<Buffer> {
   }
 
   /**
-   * The consumer that cuts frames with `decoder` and emits them (mapped); `once` completes it after
-   * the first frame. At end of stream the decoder's last frame is emitted, then, for a one-value
-   * read that got nothing, `atEnd`.
+   * @internal Cuts frames with the consumer's decoder and emits them (mapped); a one-value read
+   * completes after the first frame. At end of stream the decoder's last frame is emitted, then,
+   * for a one-value read that got nothing, its `atEnd`.
    */
-  private consumerFor<F, T>(
-    decoder: FrameDecoder<F>,
-    subscriber: Subscriber<T | EOF>,
-    once: boolean,
-    map: ((frame: F) => T) | undefined,
-    atEnd: T | EOF | undefined,
-  ): Consumer {
-    const emit = (frame: F) => subscriber.next(map === undefined ? (frame as unknown as T) : map(frame));
-    const consumer: Consumer = {
-      hungry: true,
-      pump: () => {
-        try {
-          while (this.consumer === consumer) {
-            const frame = decoder.decode(this.queue);
-            if (frame === undefined) break;
-            if (once) this.release(consumer);
-            emit(frame);
-            if (once) {
-              subscriber.complete();
-              return;
-            }
-          }
-          if (this.consumer !== consumer || this.state === 'open') return;
-          if (this.state === 'ended') {
-            const last = decoder.finish(this.queue);
-            this.release(consumer);
-            if (last !== undefined) emit(last);
-            else if (once) subscriber.next(atEnd as T | EOF);
-            subscriber.complete();
-          } else {
-            this.settle(consumer, subscriber, once ? (atEnd as T | EOF) : undefined);
-          }
-        } catch (error) {
-          this.release(consumer);
-          subscriber.error(error);
+  pumpPull<F, T>(consumer: Pull<F, T>): void {
+    const { decoder, subscriber, once } = consumer;
+    try {
+      while (this.consumer === consumer) {
+        const frame = decoder.decode(this.queue);
+        if (frame === undefined) break;
+        if (once) this.release(consumer);
+        consumer.emit(frame);
+        if (once) {
+          subscriber.complete();
+          return;
         }
-      },
-    };
-    return consumer;
+      }
+      if (this.consumer !== consumer || this.state === 'open') return;
+      if (this.state === 'ended') {
+        const last = decoder.finish(this.queue);
+        this.release(consumer);
+        if (last !== undefined) consumer.emit(last);
+        else if (once) subscriber.next(consumer.atEnd as T | EOF);
+        subscriber.complete();
+      } else {
+        this.settle(consumer, subscriber, once ? (consumer.atEnd as T | EOF) : undefined);
+      }
+    } catch (error) {
+      this.release(consumer);
+      subscriber.error(error);
+    }
   }
 
   /** Ends `consumer` on a failed or closed reader; on a closed one a one-value read gets `atEnd`. */
@@ -453,6 +430,7 @@ class TransferObservable extends Observable<void> {
 /** One running transfer: the reader's consumer, and the subscription's teardown. */
 class Transfer implements Consumer {
   hungry = true;
+  readonly direct = false;
   /** While the writer flushes: the subscription to `flushed()`. */
   waiting: { unsubscribe(): void } | undefined = undefined;
 
@@ -469,6 +447,56 @@ class Transfer implements Consumer {
 
   unsubscribe(): void {
     this.reader.endTransfer(this);
+  }
+}
+
+/** A pull read (`read`, `readLine`, …): the decoder is made by the call, as before subscribing. */
+class PullObservable<F, T> extends Observable<T | EOF> {
+  constructor(
+    private readonly reader: Reader,
+    private readonly decoder: FrameDecoder<F>,
+    private readonly map: ((frame: F) => T) | undefined,
+    private readonly atEnd: T | EOF,
+  ) {
+    super();
+  }
+
+  protected _subscribe(subscriber: Subscriber<T | EOF>): TeardownLogic {
+    const { reader } = this;
+    return reader.attach(new Pull(reader, this.decoder, subscriber, true, this.map, this.atEnd));
+  }
+}
+
+/**
+ * A consumer cutting frames with a decoder (a pull read, `lines()`, or, with the chunk decoder and
+ * `direct`, a push subscription), and the teardown of its subscription. A class with one shape,
+ * rather than closures, for the reads of a request/response loop.
+ */
+class Pull<F, T> implements Consumer {
+  hungry = true;
+
+  constructor(
+    private readonly reader: Reader,
+    readonly decoder: FrameDecoder<F>,
+    readonly subscriber: Subscriber<T | EOF>,
+    /** A one-value read: completes after the first frame. */
+    readonly once: boolean,
+    private readonly map: ((frame: F) => T) | undefined,
+    /** What a one-value read gives at end of stream when no byte is left. */
+    readonly atEnd?: T | EOF,
+    readonly direct = false,
+  ) {}
+
+  emit(frame: F): void {
+    this.subscriber.next(this.map === undefined ? (frame as unknown as T) : this.map(frame));
+  }
+
+  pump(): void {
+    this.reader.pumpPull(this);
+  }
+
+  unsubscribe(): void {
+    this.reader.detach(this);
   }
 }
 

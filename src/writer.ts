@@ -39,8 +39,13 @@ export interface WriterOwner {
 const LARGE_WRITE = 16 * 1024;
 /** Size of the coalescing buffer. */
 const BUFFER_SIZE = 64 * 1024;
-/** Below this, a flush copies the buffered bytes out and keeps the buffer; above, hands the buffer over. */
-const COPY_OUT_BELOW = 4 * 1024;
+/**
+ * A flush hands the bytes it takes from the buffer to the transport as they are (no copy) and the
+ * next writes fill the buffer on from there; once less than this is left, a fresh buffer is taken.
+ */
+const MIN_ROOM = 1024;
+/** `writeLine` joins a text shorter than this with its `\n` before copying it: one copy, not two. */
+const JOIN_LINE_BELOW = 1024;
 /** How many of the waiting bytes a `BufferAgeLimitError` quotes. */
 const QUOTED_BYTES = 32;
 const NEWLINE = Buffer.from('\n');
@@ -87,6 +92,8 @@ export class Writer implements Observer<string | Uint8Array> {
   private failure: unknown;
   private peerGone: unknown;
   private buffer: Buffer | undefined;
+  /** Where in `buffer` the bytes not handed over yet begin; `buffered` of them follow. */
+  private bufferStart = 0;
   private buffered = 0;
   /** Bytes handed to the transport so far. */
   private handed = 0;
@@ -107,7 +114,7 @@ export class Writer implements Observer<string | Uint8Array> {
     /** Runs the buffer-age and force-close timers. */
     private readonly scheduler: SchedulerLike = asyncScheduler,
     /** Runs the end-of-tick flush. */
-    private readonly flushScheduler: SchedulerLike = asapScheduler,
+    private readonly flushScheduler: SchedulerLike | 'microtask' = asapScheduler,
     /** @internal Sees every write as it is made (`rx-tcp/testing`, idle timeouts). */
     private readonly tap?: (data: string | Uint8Array) => void,
   ) {}
@@ -154,7 +161,7 @@ export class Writer implements Observer<string | Uint8Array> {
 
   /** Writes `text` and a `\n`. */
   writeLine(text: string): void {
-    if (this.tap !== undefined) {
+    if (this.tap !== undefined || text.length < JOIN_LINE_BELOW) {
       this.write(`${text}\n`);
     } else {
       this.write(text);
@@ -251,6 +258,10 @@ export class Writer implements Observer<string | Uint8Array> {
 
   /** @internal The transport is closed: nothing more can be flushed. */
   transportClosed(): void {
+    // Nothing can age any more: no timer may outlive the connection.
+    this.ageCheck?.unsubscribe();
+    this.ageCheck = undefined;
+    this.waiting = undefined;
     if (this.bytesToWrite > 0 || this.state === 'open') this.transportFailed(new Error('connection closed'));
     if (this.state === 'closing') this.finishClose();
   }
@@ -258,15 +269,15 @@ export class Writer implements Observer<string | Uint8Array> {
   private writeString(text: string): void {
     // 3 bytes per UTF-16 unit bound the UTF-8 length without measuring it first.
     const bound = text.length * 3;
-    if (bound > BUFFER_SIZE - this.buffered) {
+    if (bound > this.room()) {
       if (bound >= LARGE_WRITE) {
         this.writeBytes(Buffer.from(text, 'utf8'));
         return;
       }
-      this.flushNow();
+      this.makeRoom(bound);
     }
-    this.buffer ??= Buffer.allocUnsafe(BUFFER_SIZE);
-    const n = this.buffer.write(text, this.buffered);
+    const buffer = this.buffer ?? this.freshBuffer();
+    const n = buffer.write(text, this.bufferStart + this.buffered);
     this.buffered += n;
     this.bytesWritten += n;
     this.scheduleFlush();
@@ -280,9 +291,9 @@ export class Writer implements Observer<string | Uint8Array> {
       this.hand(bytes);
       return;
     }
-    if (n > BUFFER_SIZE - this.buffered) this.flushNow();
-    this.buffer ??= Buffer.allocUnsafe(BUFFER_SIZE);
-    this.buffer.set(bytes, this.buffered);
+    if (n > this.room()) this.makeRoom(n);
+    const buffer = this.buffer ?? this.freshBuffer();
+    buffer.set(bytes, this.bufferStart + this.buffered);
     this.buffered += n;
     this.bytesWritten += n;
     this.scheduleFlush();
@@ -291,7 +302,8 @@ export class Writer implements Observer<string | Uint8Array> {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    this.flushScheduler.schedule(flushTask, 0, this);
+    if (this.flushScheduler === 'microtask') flushAtEndOfTick(this);
+    else this.flushScheduler.schedule(flushTask, 0, this);
   }
 
   /** @internal The end-of-tick flush. */
@@ -300,20 +312,37 @@ export class Writer implements Observer<string | Uint8Array> {
     this.flushNow();
   }
 
-  /** Hands the buffered bytes to the transport. */
+  /** Bytes that still fit in the buffer (a whole one when there is none yet). */
+  private room(): number {
+    const { buffer } = this;
+    return buffer === undefined ? BUFFER_SIZE : buffer.length - this.bufferStart - this.buffered;
+  }
+
+  /** Flushes, and takes a fresh buffer if `n` bytes (at most `BUFFER_SIZE`) still do not fit. */
+  private makeRoom(n: number): void {
+    this.flushNow();
+    if (n > this.room()) this.buffer = undefined;
+  }
+
+  private freshBuffer(): Buffer {
+    this.bufferStart = 0;
+    this.buffer = Buffer.allocUnsafe(BUFFER_SIZE);
+    return this.buffer;
+  }
+
+  /**
+   * Hands the buffered bytes to the transport: a view of the buffer, not a copy (those bytes are
+   * never written over: later writes go after them, and then into a fresh buffer).
+   */
   private flushNow(): void {
     const n = this.buffered;
     if (n === 0) return;
     const buffer = this.buffer!;
-    let chunk: Buffer;
-    if (n < COPY_OUT_BELOW) {
-      chunk = Buffer.allocUnsafe(n);
-      buffer.copy(chunk, 0, 0, n);
-    } else {
-      chunk = buffer.subarray(0, n);
-      this.buffer = undefined;
-    }
+    const start = this.bufferStart;
+    const chunk = buffer.subarray(start, start + n);
     this.buffered = 0;
+    this.bufferStart = start + n;
+    if (buffer.length - this.bufferStart < MIN_ROOM) this.buffer = undefined;
     this.hand(chunk);
   }
 
@@ -334,9 +363,16 @@ export class Writer implements Observer<string | Uint8Array> {
       this.transportFailed(error);
       return;
     }
+    const reached = this.handed - this.transport.writableLength;
+    // Chunks that reached the OS no longer count for the buffer-age check: drop them now, not at
+    // the next check, or a socket that always holds a little (TLS) keeps every chunk until then.
+    const waiting = this.waiting;
+    if (waiting !== undefined) {
+      while (waiting.length > 0 && waiting[0].end <= reached) waiting.shift();
+      if (waiting.length === 0) this.waiting = undefined;
+    }
     const waiters = this.flushWaiters;
     if (waiters === undefined) return;
-    const reached = this.handed - this.transport.writableLength;
     while (waiters.length > 0 && waiters[0].target <= reached) waiters.shift()!.outcome.resolve();
     if (waiters.length === 0) this.flushWaiters = undefined;
   }
@@ -406,7 +442,36 @@ export class Writer implements Observer<string | Uint8Array> {
 
   private dropBuffer(): void {
     this.buffered = 0;
+    this.bufferStart = 0;
     this.buffer = undefined;
+  }
+}
+
+/** Writers whose end-of-tick flush is due, when that flush is a plain microtask. */
+let dueFlushes: Writer[] = [];
+
+/**
+ * Flushes `writer` at the end of the tick, in one microtask shared by every writer due then.
+ * About a microsecond cheaper per flush than `asapScheduler` (an action, a bound function and a
+ * promise each time), which is a good part of a request/response round trip on a socket.
+ */
+function flushAtEndOfTick(writer: Writer): void {
+  dueFlushes.push(writer);
+  if (dueFlushes.length === 1) queueMicrotask(flushDue);
+}
+
+function flushDue(): void {
+  const due = dueFlushes;
+  dueFlushes = [];
+  for (let i = 0; i < due.length; i++) {
+    try {
+      due[i].scheduledFlush();
+    } catch (error) {
+      // Not ours to swallow, and the other writers must still flush.
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
   }
 }
 

@@ -16,10 +16,6 @@ export class Outcome extends Observable<void> {
   private error: unknown;
   private waiters: Subscriber<void> | Subscriber<void>[] | undefined;
 
-  constructor() {
-    super();
-  }
-
   get settled(): boolean {
     return this.state !== 'pending';
   }
@@ -100,4 +96,3 @@ export class Outcome extends Observable<void> {
     }
   }
 }
-

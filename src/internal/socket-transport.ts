@@ -1,24 +1,31 @@
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { Transport, TransportListener } from './transport';
 
-/** Where a socket keeps the listener its events go to, so that the handlers below can be shared. */
-const LISTENER = Symbol('rx-tcp.listener');
+const EMPTY = new Uint8Array(0);
 
-type WiredSocket = Socket & { [LISTENER]?: TransportListener };
+/**
+ * Where a socket keeps what its events go to, so that event handlers can be shared by every socket:
+ * the connection attempt (`connect-sock.ts`), then the transport's listener. One slot for both, so
+ * that a socket's hidden class changes once.
+ */
+export const SOCKET_SLOT: unique symbol = Symbol('rx-tcp.socket');
+
+type WiredSocket = Socket & { [SOCKET_SLOT]?: unknown };
 
 // One set of event handlers for every socket (Node calls them with the socket as `this`), rather
 // than four closures per connection: a connection's cost in memory and in set-up time is what
 // decides how many a server holds and how fast it accepts them.
 function onData(this: WiredSocket, chunk: Buffer): void {
-  this[LISTENER]?.onData(chunk);
+  (this[SOCKET_SLOT] as TransportListener | undefined)?.onData(chunk);
 }
 
 function onEnd(this: WiredSocket): void {
-  this[LISTENER]?.onEnd();
+  (this[SOCKET_SLOT] as TransportListener | undefined)?.onEnd();
 }
 
 function onError(this: WiredSocket, error: Error): void {
-  this[LISTENER]?.onError(error);
+  (this[SOCKET_SLOT] as TransportListener | undefined)?.onError(error);
 }
 
 function onClose(this: WiredSocket): void {
@@ -26,8 +33,8 @@ function onClose(this: WiredSocket): void {
   this.off('end', onEnd);
   this.off('error', onError);
   this.off('close', onClose);
-  const listener = this[LISTENER];
-  this[LISTENER] = undefined;
+  const listener = this[SOCKET_SLOT] as TransportListener | undefined;
+  this[SOCKET_SLOT] = undefined;
   listener?.onClose();
 }
 
@@ -37,14 +44,33 @@ function onClose(this: WiredSocket): void {
  * peer's FIN ends our reading without ending our writing.
  */
 class SocketTransport implements Transport {
-  constructor(private readonly socket: WiredSocket) {}
+  /** A TLS socket always gets its callback: an empty write is a special case of TLS we avoid. */
+  private readonly plain: boolean;
+
+  constructor(private readonly socket: WiredSocket) {
+    this.plain = !(socket instanceof TLSSocket);
+  }
 
   get writableLength(): number {
     return this.socket.writableLength;
   }
 
   write(chunk: Uint8Array, done: (error?: Error | null) => void): void {
-    this.socket.write(chunk, done);
+    const { socket } = this;
+    if (!this.plain || socket.writableLength > 0 || socket.destroyed) {
+      socket.write(chunk, done);
+      return;
+    }
+    // Nothing queued: the chunk most likely goes to the OS within this call. Written without a
+    // callback, Node then schedules nothing (a callback costs a process.nextTick per write, a
+    // good part of a request/response round trip), and we can tell at once how it went.
+    socket.write(chunk);
+    const error = socket.errored;
+    if (error !== null) done(error);
+    else if (socket.writableLength === 0) done();
+    // Queued after all (the kernel's buffer is full): an empty write behind it calls back once it
+    // has reached the OS, in order, as the chunk's own callback would have.
+    else socket.write(EMPTY, done);
   }
 
   end(done: (error?: Error | null) => void): void {
@@ -66,14 +92,25 @@ class SocketTransport implements Transport {
   abort(): void {
     const { socket } = this;
     if (socket.destroyed) return;
-    // resetAndDestroy() needs a connected handle; before that there is nothing to reset.
-    if (socket.pending || socket.connecting) socket.destroy();
+    // resetAndDestroy() needs a connected TCP handle: before the connection there is nothing to
+    // reset, and Node refuses it on TLS and Unix sockets, which are then just destroyed.
+    const tcp = this.plain && socket.remoteFamily !== undefined;
+    if (socket.pending || socket.connecting || !tcp) socket.destroy();
     else socket.resetAndDestroy();
   }
 
   start(listener: TransportListener): void {
     const { socket } = this;
-    socket[LISTENER] = listener;
+    if (socket.destroyed) {
+      // Gone before it was wired (a TLS connection reset while it waited for a slot): its events
+      // are over, so report its end as they would have.
+      process.nextTick(() => {
+        if (socket.errored !== null) listener.onError(socket.errored);
+        listener.onClose();
+      });
+      return;
+    }
+    socket[SOCKET_SLOT] = listener;
     socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('error', onError);
@@ -81,6 +118,11 @@ class SocketTransport implements Transport {
     // A socket accepted with pauseOnConnect does not start reading by itself.
     socket.resume();
   }
+}
+
+/** True for a transport made by {@link socketTransport}. */
+export function isSocketTransport(transport: Transport): boolean {
+  return transport instanceof SocketTransport;
 }
 
 /** A Node socket as a {@link Transport}. */
