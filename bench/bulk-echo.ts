@@ -17,7 +17,7 @@ import * as net from 'node:net';
 import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { connect, onPortChosenByOs, Server, toHostAndPort } from '../src';
 import {
-  alternate,
+  alternateSides,
   conclude,
   type FigureResult,
   KiB,
@@ -26,6 +26,7 @@ import {
   runIfMain,
   type Side,
   secondsSince,
+  serveSide,
   sized,
 } from './common';
 
@@ -101,11 +102,7 @@ function run(side: Side, total: number): Promise<number> {
 
 export async function main(): Promise<FigureResult[]> {
   console.log(`bulk echo: ${TOTAL / MiB} MiB in 64 KiB writes through an echo server, MB/s`);
-  const samples = await alternate(
-    roundsOr(5),
-    (side) => run(side, TOTAL),
-    (side) => run(side, TOTAL / 8),
-  );
+  const samples = await alternateSides(__filename, roundsOr(5), TOTAL, TOTAL / 8);
   return [
     conclude('bulk echo', 'MB/s', samples, { ratio: 0.95, higherIsBetter: true }, [
       `${TOTAL / MiB} MiB through Server.create + reader.transfer(writer) vs socket.pipe(socket)`,
@@ -113,4 +110,4 @@ export async function main(): Promise<FigureResult[]> {
   ];
 }
 
-runIfMain(module, main);
+if (!serveSide(module, run)) runIfMain(module, main);

@@ -72,8 +72,9 @@ export interface FigureResult {
 export type Side = 'rx' | 'raw';
 
 /**
- * Runs `measure` for both sides, `rounds` times, alternating which side goes first, after one
- * unmeasured warm-up run of each (`warmUp`, when given, is used for it instead). Returns the samples.
+ * Runs `measure` for both sides in this process, `rounds` times, alternating which side goes
+ * first, after one unmeasured warm-up run of each (`warmUp`, when given, is used for it instead).
+ * The figures of this suite use {@link alternateSides}, which keeps each side in its own process.
  */
 export async function alternate(
   rounds: number,
@@ -90,6 +91,67 @@ export async function alternate(
     }
   }
   return samples;
+}
+
+/** A figure's measurement of one side for a workload of `size` (bytes, messages, …). */
+export type Measure = (side: Side, size: number) => Promise<number>;
+
+/**
+ * Measures both sides, `rounds` times each, alternating which goes first, after one unmeasured
+ * warm-up run of each with `warmUpSize`. Each side runs in its own child process (this same
+ * `file`, started with `BENCH_ROLE=side-rx` or `side-raw`, serving requests with
+ * {@link serveSide}), kept for the whole figure: neither side's JIT feedback, garbage or sockets
+ * weigh on the other's samples, while alternating still spreads the machine's noise over both.
+ */
+export async function alternateSides(
+  file: string,
+  rounds: number,
+  size: number,
+  warmUpSize: number,
+): Promise<Record<Side, number[]>> {
+  const children = { rx: forkRole(file, 'side-rx'), raw: forkRole(file, 'side-raw') };
+  try {
+    await Promise.all([nextMessage(children.rx, 'ready'), nextMessage(children.raw, 'ready')]);
+    const run = async (side: Side, workload: number) => {
+      const reply = nextMessage<{ type: string; value: number }>(children[side], 'sample');
+      children[side].send({ type: 'run', size: workload });
+      return (await reply).value;
+    };
+    const samples: Record<Side, number[]> = { rx: [], raw: [] };
+    for (const side of ['raw', 'rx'] as const) await run(side, warmUpSize);
+    for (let round = 0; round < rounds; round++) {
+      const order: Side[] = round % 2 === 0 ? ['rx', 'raw'] : ['raw', 'rx'];
+      for (const side of order) samples[side].push(await run(side, size));
+    }
+    return samples;
+  } finally {
+    for (const child of [children.rx, children.raw]) if (child.connected) child.disconnect();
+    await Promise.all([reap(children.rx), reap(children.raw)]);
+  }
+}
+
+/**
+ * In a child started by {@link alternateSides}: serves its requests with `measure` (after a full
+ * GC each) and returns true; in any other process returns false at once.
+ */
+export function serveSide(module: NodeModule, measure: Measure): boolean {
+  const role = process.env.BENCH_ROLE;
+  if (require.main !== module || role === undefined || !role.startsWith('side-')) return false;
+  const side = role.slice('side-'.length) as Side;
+  process.on('message', (message: { type: string; size: number }) => {
+    if (message.type !== 'run') return;
+    gc();
+    measure(side, message.size).then(
+      (value) => process.send!({ type: 'sample', value }),
+      (error) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.send!({ type: 'ready' });
+  return true;
 }
 
 /** A target on the ratio rx/raw (a floor or a ceiling), or on the rx-tcp samples themselves. */
@@ -137,8 +199,9 @@ export function conclude(
   console.log(`  ${result.rounds} alternating rounds, medians:`);
   console.log(`  rx-tcp: ${rx.toFixed(digits)} ${unit}   (samples ${show(samples.rx)})`);
   console.log(`  raw:    ${raw.toFixed(digits)} ${unit}   (samples ${show(samples.raw)})`);
+  const shownRatio = Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : 'n/a';
   console.log(
-    `  ratio:  ${ratio.toFixed(2)}x; target ${text}: ${met ? 'met' : 'NOT met'}; ` +
+    `  ratio:  ${shownRatio}; target ${text}: ${met ? 'met' : 'NOT met'}; ` +
       `spread (max-min)/median rx ${pct(result.noise.rx)}, raw ${pct(result.noise.raw)}`,
   );
   for (const note of notes) console.log(`  ${note}`);
@@ -151,7 +214,7 @@ export function pct(fraction: number): string {
 
 /** Runs a figure's `main` when its file is the entry point, and hands its results to a parent. */
 export function runIfMain(module: NodeModule, main: () => Promise<FigureResult[] | undefined>): void {
-  if (require.main !== module) return;
+  if (require.main !== module || process.env.BENCH_ROLE !== undefined) return;
   main().then(
     (results) => {
       if (process.send !== undefined && results !== undefined) {

@@ -17,13 +17,14 @@ import * as net from 'node:net';
 import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { connect, onPortChosenByOs, Server, toHostAndPort } from '../src';
 import {
-  alternate,
+  alternateSides,
   conclude,
   type FigureResult,
   roundsOr,
   runIfMain,
   type Side,
   secondsSince,
+  serveSide,
   sized,
 } from './common';
 
@@ -72,11 +73,7 @@ function run(side: Side, count: number): Promise<number> {
 
 export async function main(): Promise<FigureResult[]> {
   console.log(`connect rate: ${CONNECTIONS} sequential connect + close, connections/s`);
-  const samples = await alternate(
-    roundsOr(5),
-    (side) => run(side, CONNECTIONS),
-    (side) => run(side, CONNECTIONS / 5),
-  );
+  const samples = await alternateSides(__filename, roundsOr(5), CONNECTIONS, CONNECTIONS / 5);
   return [
     conclude('connect rate', 'connections/s', samples, { ratio: 0.9, higherIsBetter: true }, [
       `${CONNECTIONS} connections; connect + Connection.close() against Server.create vs net.connect + end/destroy`,
@@ -84,4 +81,4 @@ export async function main(): Promise<FigureResult[]> {
   ];
 }
 
-runIfMain(module, main);
+if (!serveSide(module, run)) runIfMain(module, main);

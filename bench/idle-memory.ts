@@ -136,7 +136,8 @@ async function measureOnce(
   count: number,
 ): Promise<Memory> {
   const t0 = Date.now();
-  const lap = (what: string) => process.env.BENCH_TRACE && console.log(`    ${side} ${what} at ${Date.now() - t0} ms`);
+  const lap = (what: string) =>
+    process.env.BENCH_TRACE && console.log(`    ${side} ${what} at ${Date.now() - t0} ms`);
   try {
     const { port } = await nextMessage<{ type: string; port: number }>(server, 'listening');
     lap('listening');
@@ -166,7 +167,8 @@ export async function main(): Promise<FigureResult[]> {
   console.log(`idle memory: ${CONNECTIONS} idle connections held by an echo server, bytes per connection`);
   const rounds = roundsOr(5);
   const plan: Side[] = [];
-  for (let round = 0; round < rounds; round++) plan.push(...((round % 2 === 0 ? ['rx', 'raw'] : ['raw', 'rx']) as Side[]));
+  for (let round = 0; round < rounds; round++)
+    plan.push(...((round % 2 === 0 ? ['rx', 'raw'] : ['raw', 'rx']) as Side[]));
   const fresh = (i: number) => (i < plan.length ? forkRole(__filename, `server-${plan[i]}`) : undefined);
   const client = forkRole(__filename, 'client');
   // Each run gets a fresh server, forked while the previous run goes on (memory is per process).

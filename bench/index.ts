@@ -81,9 +81,12 @@ export function table(results: FigureResult[]): string {
     '|---|---|---|---|---|---|---|',
   ];
   for (const r of results) {
-    const noise = Number.isNaN(r.noise.rx) ? 'n/a' : `${pct(r.noise.rx)} / ${pct(r.noise.raw)}`;
+    // Sent over IPC as JSON, a NaN arrives as null, an Infinity too.
+    const known = (value: number | null) => typeof value === 'number' && Number.isFinite(value);
+    const noise = known(r.noise.rx) ? `${pct(r.noise.rx)} / ${pct(r.noise.raw)}` : 'n/a';
+    const ratio = known(r.ratio) ? `${r.ratio.toFixed(2)}x` : 'n/a';
     lines.push(
-      `| ${r.figure} | ${format(r.rx)} ${r.unit} | ${format(r.raw)} ${r.unit} | ${r.ratio.toFixed(2)}x | ` +
+      `| ${r.figure} | ${format(r.rx)} ${r.unit} | ${format(r.raw)} ${r.unit} | ${ratio} | ` +
         `${r.target} | ${r.met ? 'yes' : '**no**'} | ${noise} |`,
     );
   }
@@ -93,7 +96,8 @@ export function table(results: FigureResult[]): string {
 export async function main(): Promise<FigureResult[]> {
   const asked = process.argv.slice(2);
   const unknown = asked.filter((name) => !(FIGURES as readonly string[]).includes(name));
-  if (unknown.length > 0) throw new Error(`unknown figures ${unknown.join(', ')}; known: ${FIGURES.join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`unknown figures ${unknown.join(', ')}; known: ${FIGURES.join(', ')}`);
   const names = asked.length > 0 ? asked : [...FIGURES];
   const start = Date.now();
   console.log(
@@ -103,7 +107,9 @@ export async function main(): Promise<FigureResult[]> {
   const results: FigureResult[] = [];
   for (const name of names) {
     console.log('');
+    const started = Date.now();
     results.push(...(await runFigure(name)));
+    console.log(`  (bench/${name}.ts: ${((Date.now() - started) / 1000).toFixed(0)} s)`);
   }
   console.log(`\nsummary (${((Date.now() - start) / 1000).toFixed(0)} s):\n`);
   console.log(table(results));

@@ -16,13 +16,14 @@ import * as net from 'node:net';
 import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { connect, EOF, onPortChosenByOs, type Reader, Server, toHostAndPort, type Writer } from '../src';
 import {
-  alternate,
+  alternateSides,
   conclude,
   type FigureResult,
   roundsOr,
   runIfMain,
   type Side,
   secondsSince,
+  serveSide,
   sized,
 } from './common';
 
@@ -104,11 +105,7 @@ function run(side: Side, count: number): Promise<number> {
 
 export async function main(): Promise<FigureResult[]> {
   console.log(`ping-pong: ${ROUND_TRIPS} round trips of a short line on one connection, round trips/s`);
-  const samples = await alternate(
-    roundsOr(5),
-    (side) => run(side, ROUND_TRIPS),
-    (side) => run(side, ROUND_TRIPS / 5),
-  );
+  const samples = await alternateSides(__filename, roundsOr(5), ROUND_TRIPS, ROUND_TRIPS / 5);
   return [
     conclude('ping-pong', 'round trips/s', samples, { ratio: 0.9, higherIsBetter: true }, [
       `${ROUND_TRIPS} round trips; readLine + writeLine on both sides vs hand-split 'data' + socket.write`,
@@ -116,4 +113,4 @@ export async function main(): Promise<FigureResult[]> {
   ];
 }
 
-runIfMain(module, main);
+if (!serveSide(module, run)) runIfMain(module, main);

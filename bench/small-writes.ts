@@ -17,7 +17,7 @@ import * as net from 'node:net';
 import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { connect, onPortChosenByOs, Server, toHostAndPort } from '../src';
 import {
-  alternate,
+  alternateSides,
   conclude,
   type FigureResult,
   MiB,
@@ -25,6 +25,7 @@ import {
   runIfMain,
   type Side,
   secondsSince,
+  serveSide,
   sized,
 } from './common';
 
@@ -119,11 +120,7 @@ function run(side: Side, count: number): Promise<number> {
 
 export async function main(): Promise<FigureResult[]> {
   console.log(`small writes: ${MESSAGES} writes of 16 bytes then close, messages/s at the peer`);
-  const samples = await alternate(
-    roundsOr(5),
-    (side) => run(side, MESSAGES),
-    (side) => run(side, MESSAGES / 10),
-  );
+  const samples = await alternateSides(__filename, roundsOr(5), MESSAGES, MESSAGES / 10);
   return [
     conclude('small writes', 'messages/s', samples, { ratio: 8, higherIsBetter: true }, [
       `${MESSAGES} x 16-byte writer.write vs one socket.write per message (waiting for 'drain')`,
@@ -131,4 +128,4 @@ export async function main(): Promise<FigureResult[]> {
   ];
 }
 
-runIfMain(module, main);
+if (!serveSide(module, run)) runIfMain(module, main);

@@ -59,6 +59,11 @@ interface Consumer {
 }
 
 const NEWLINE = Buffer.from('\n');
+/**
+ * The queue of a reader that has had nothing to keep yet, shared and always empty: many idle
+ * connections need no queue each. Reading from an empty queue changes nothing in it.
+ */
+const NO_BYTES = new ByteQueue();
 /** How `readLine` and `lines` cut lines (shared: a decoder only reads its options). */
 const LINE_OPTIONS = {
   keepDelimiter: false,
@@ -94,7 +99,8 @@ const CHUNKS: FrameDecoder<Buffer> = { decode: (queue) => queue.shift(), finish:
  * ```
  */
 export class Reader extends Observable<Buffer> {
-  private readonly queue = new ByteQueue();
+  /** Bytes received and not read yet: `NO_BYTES` until the first chunk has to wait. */
+  private queue = NO_BYTES;
   private state: 'open' | 'ended' | 'failed' | 'closed' = 'open';
   private failure: unknown;
   private consumer: Consumer | null = null;
@@ -260,7 +266,7 @@ export class Reader extends Observable<Buffer> {
   close(): Observable<void> {
     if (this.closeResult === undefined) {
       this.state = 'closed';
-      this.queue.clear();
+      this.queue = NO_BYTES;
       this.consumer?.pump();
       this.closeResult = this.input.readerClosed();
       this.regulate();
@@ -272,13 +278,12 @@ export class Reader extends Observable<Buffer> {
   push(chunk: Buffer): void {
     if (this.state !== 'open') return;
     const consumer = this.consumer;
-    if (consumer === null) {
-      this.queue.push(chunk);
-    } else if (consumer.direct && this.queue.length === 0) {
+    if (consumer?.direct && this.queue.length === 0) {
       (consumer as Pull<Buffer, Buffer>).subscriber.next(chunk);
     } else {
+      if (this.queue === NO_BYTES) this.queue = new ByteQueue();
       this.queue.push(chunk);
-      consumer.pump();
+      consumer?.pump();
     }
     this.regulate();
   }

@@ -1,0 +1,96 @@
+import * as crypto from 'node:crypto';
+import { firstValueFrom, lastValueFrom, Subject, takeUntil } from 'rxjs';
+import { Outcome } from '../src/internal/outcome';
+import { socketTransport } from '../src/internal/socket-transport';
+import { type ClientAndPeer, clientAndPeer } from './helpers/client-and-peer';
+import { collect, waitFor } from './helpers/net';
+
+// The shortcuts taken for speed and memory (see bench/ and docs/performance.md), each checked to
+// keep the behaviour it replaces.
+
+describe('Outcome (no teardown, one waiter without an array)', () => {
+  it('skips a waiter that unsubscribed, and serves the others in order', () => {
+    const outcome = new Outcome();
+    const seen: string[] = [];
+    const stop = new Subject<void>();
+    outcome.pipe(takeUntil(stop)).subscribe({ complete: () => seen.push('gone') });
+    outcome.subscribe({ next: () => seen.push('a'), complete: () => seen.push('a done') });
+    stop.next();
+    expect(seen).toEqual(['gone']);
+    expect(outcome.observed).toBe(true);
+    outcome.resolve();
+    expect(seen).toEqual(['gone', 'a', 'a done']);
+    outcome.subscribe({ complete: () => seen.push('late') });
+    expect(seen).toEqual(['gone', 'a', 'a done', 'late']);
+    expect(outcome.observed).toBe(false);
+  });
+
+  it('does not pile up waiters that subscribe and leave while it is pending', () => {
+    const outcome = new Outcome();
+    for (let i = 0; i < 10_000; i++) outcome.subscribe().unsubscribe();
+    const kept = (outcome as unknown as { waiters: unknown }).waiters;
+    expect(Array.isArray(kept) ? kept.length : 1).toBeLessThanOrEqual(16);
+    expect(outcome.observed).toBe(false);
+    let failed: unknown;
+    outcome.subscribe({ error: (error) => (failed = error) });
+    outcome.reject(new Error('boom'));
+    expect(failed).toEqual(new Error('boom'));
+  });
+});
+
+describe('socket transport writes without a callback when nothing is queued', () => {
+  let p: ClientAndPeer;
+  afterEach(() => p?.close());
+
+  it('calls done at once when the OS took the chunk, and in order once it drains when it did not', async () => {
+    p = await clientAndPeer();
+    const transport = socketTransport(p.connection.socket.nodeSocket);
+    const done: number[] = [];
+    transport.write(Buffer.from('hello'), () => done.push(0));
+    expect(done).toEqual([0]); // synchronous: no process.nextTick per write
+    p.peer.pause();
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    for (let i = 1; i <= 256; i++) transport.write(chunk, () => done.push(i));
+    expect(done.length).toBeLessThan(257); // backed up: the rest waits
+    const received = collect(p.peer);
+    p.peer.resume();
+    await waitFor(() => done.length === 257, 10_000, 'every write done');
+    expect(done).toEqual(Array.from({ length: 257 }, (_, i) => i));
+    p.connection.socket.nodeSocket.end();
+    expect((await received).length).toBe(5 + 256 * chunk.length);
+  });
+
+  it('reports a write on a destroyed socket as failed', async () => {
+    p = await clientAndPeer();
+    const socket = p.connection.socket.nodeSocket;
+    const transport = socketTransport(socket);
+    socket.destroy();
+    const error = await new Promise<unknown>((resolve) => transport.write(Buffer.from('x'), resolve));
+    expect((error as NodeJS.ErrnoException | undefined)?.code).toBe('ERR_STREAM_DESTROYED');
+  });
+});
+
+describe('Writer buffer handed over without copies', () => {
+  let p: ClientAndPeer;
+  afterEach(() => p?.close());
+
+  it('keeps every byte in order across many flushes that share one buffer, with the caller reusing its array', async () => {
+    p = await clientAndPeer();
+    const received = collect(p.peer);
+    const expected = crypto.createHash('sha256');
+    const scratch = new Uint8Array(100);
+    for (let tick = 0; tick < 2000; tick++) {
+      const length = 1 + (tick % 97);
+      scratch.fill(tick % 251, 0, length);
+      p.connection.writer.write(scratch.subarray(0, length)); // copied: reused at once below
+      expected.update(scratch.subarray(0, length));
+      p.connection.writer.writeLine(`tick ${tick}`);
+      expected.update(`tick ${tick}\n`);
+      scratch.fill(255);
+      if (tick % 10 === 0) await firstValueFrom(p.connection.writer.flushed());
+    }
+    await lastValueFrom(p.connection.writer.close());
+    const data = await received;
+    expect(crypto.createHash('sha256').update(data).digest('hex')).toBe(expected.digest('hex'));
+  });
+});
