@@ -154,6 +154,36 @@ describe('Server.create', () => {
     server.invariant();
   });
 
+  it('gives freed slots to waiting connections in the order they were accepted', async () => {
+    const order: string[] = [];
+    const server = await start(
+      (_address, reader) =>
+        defer(async () => {
+          const line = await firstValueFrom(reader.readLine());
+          order.push(String(line));
+        }),
+      { maxConnections: 1, maxPendingConnections: 8 },
+    );
+    let accepted = 0;
+    server.events.subscribe((e) => {
+      if (e.type === 'accepted') accepted++;
+    });
+    // Connected one after the other, so that the server accepts them in this order; each has
+    // sent its line, and all but the first wait for the single slot.
+    const clients = [];
+    for (let i = 0; i < 5; i++) {
+      const c = client(server.listeningOn);
+      await c.connected;
+      c.socket.end(`client ${i}\n`);
+      await waitFor(() => accepted === i + 1);
+      clients.push(c);
+    }
+    await Promise.all(clients.map((c) => c.ended));
+    expect(order).toEqual([0, 1, 2, 3, 4].map((i) => `client ${i}`));
+    await waitFor(() => server.numConnections === 0);
+    server.invariant();
+  });
+
   it('closes connections beyond maxPendingConnections at once (event rejected)', async () => {
     const server = await start(() => NEVER, { maxConnections: 1, maxPendingConnections: 1 });
     const events: string[] = [];

@@ -39,9 +39,10 @@ export interface ConnectionInternals {
   /** Called on every chunk received and every write made (idle timeouts). */
   onActivity?: () => void;
   /**
-   * Told when the peer leaves and when the writer fails, without a subscription to `consumerLeft`
-   * and `closeFinished` (each a few hundred bytes for as long as the connection lives): for a
-   * server holding many connections, one object per connection with these two methods.
+   * Told when the peer leaves, when the writer fails and when the socket is closed, without a
+   * subscription to `consumerLeft`, `closeFinished` and `closed` (each a few hundred bytes for as
+   * long as the connection lives): for a server holding many connections, one object per
+   * connection with these three methods.
    */
   monitor?: ConnectionMonitor;
 }
@@ -52,6 +53,8 @@ export interface ConnectionMonitor {
   peerLeft(): void;
   /** The writer finished with `failure`: what `writer.closeFinished` errors with. */
   writerFailed(failure: unknown): void;
+  /** The socket is closed: what `connection.closed` reports. */
+  connectionClosed(): void;
 }
 
 /** The default of `ConnectionOptions.readerBufferSize`. */
@@ -280,6 +283,7 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
     this.writer.transportClosed();
     this.transportClosed = true;
     this.closedOutcome?.resolve();
+    this.monitor?.connectionClosed();
     if (this.closingWaits) {
       this.closingWaits = false;
       this.settleClosing();

@@ -2,12 +2,10 @@ import type * as net from 'node:net';
 import type * as tls from 'node:tls';
 import {
   asyncScheduler,
-  EMPTY,
-  filter,
   from,
-  mergeMap,
   Observable,
   type ObservableInput,
+  type SchedulerAction,
   type SchedulerLike,
   Subject,
   type Subscription,
@@ -15,7 +13,13 @@ import {
   throwError,
 } from 'rxjs';
 import { type Address, unmapIPv4 } from './address';
-import { type Connection, type ConnectionOptions, checkConnectionOptions } from './connection';
+import {
+  type Connection,
+  type ConnectionInternals,
+  type ConnectionMonitor,
+  type ConnectionOptions,
+  checkConnectionOptions,
+} from './connection';
 import { listenSockets } from './internal/listen-sockets';
 import { Outcome } from './internal/outcome';
 import { checkNumber, describe } from './internal/validate';
@@ -117,10 +121,14 @@ export class Server<A extends Address, L> {
   private readonly eventSubject = new Subject<ServerEvent<A>>();
   private readonly finished = new Outcome();
   private readonly stopAccepting = new Subject<void>();
-  private readonly connections = new Set<Connection<A>>();
-  /** Accepted sockets waiting, unread, for a slot. */
+  /** The connections being served (their handler running, or their connection closing). */
+  private readonly served = new Set<Served<A>>();
+  /** Accepted sockets waiting, unread, for a slot, first come first served. */
   private readonly queued = new Set<net.Socket>();
   private pipeline: Subscription | undefined;
+  private serving!: Serving<A>;
+  /** `close()` waits for the connections being served: it is done when the last one is. */
+  private settleWhenIdle = false;
   private listening = false;
   private closeStarted = false;
   private failure: { error: unknown } | undefined;
@@ -195,14 +203,21 @@ export class Server<A extends Address, L> {
 
     return new Observable<Server<A, L>>((subscriber) => {
       const server = new Server<A, L>(maxConnections, maxPendingConnections, scheduler);
-      let bound: A;
       const accepted = listenSockets(where, {
         backlog: maxPendingConnections,
         tls,
         pauseOnConnect: true,
         onAcceptError: (error) => server.emit('rejected', undefined, error),
         onListening: (netServer, address) => {
-          bound = address;
+          server.serving = {
+            server,
+            bound: address,
+            handler,
+            options,
+            policy: onHandlerError,
+            idleTimeout,
+            scheduler,
+          };
           const writable = server as { listeningOn: L; listeningSocket: net.Server };
           writable.listeningOn = where.listeningOn(address);
           writable.listeningSocket = netServer;
@@ -211,21 +226,13 @@ export class Server<A extends Address, L> {
           subscriber.complete();
         },
       });
-      server.pipeline = accepted
-        .pipe(
-          takeUntil(server.stopAccepting),
-          filter((socket) => server.admit(socket)),
-          mergeMap((socket) => {
-            server.queued.delete(socket);
-            return server.serve(socket, bound, handler, options, onHandlerError, idleTimeout, scheduler);
-          }, maxConnections),
-        )
-        .subscribe({
-          error: (error) => {
-            if (!server.listening) subscriber.error(error);
-            else server.fail(error);
-          },
-        });
+      server.pipeline = accepted.pipe(takeUntil(server.stopAccepting)).subscribe({
+        next: (socket) => server.accept(socket),
+        error: (error) => {
+          if (!server.listening) subscriber.error(error);
+          else server.fail(error);
+        },
+      });
       return () => {
         if (!server.listening) server.pipeline?.unsubscribe();
       };
@@ -283,8 +290,8 @@ export class Server<A extends Address, L> {
     if (this.running < 0 || this.running > this.maxConnections) problems.push(`running ${this.running}`);
     const waiting = this.queued.size;
     if (waiting > this.maxPending) problems.push(`${waiting} waiting`);
-    if (this.connections.size > this.running) {
-      problems.push(`${this.connections.size} connections for ${this.running} slots`);
+    if (this.served.size !== this.running) {
+      problems.push(`${this.served.size} connections for ${this.running} slots`);
     }
     if (waiting > 0 && this.running < this.maxConnections) problems.push('waiting while a slot is free');
     if (waiting > 0 && this.closeStarted) problems.push('waiting after close');
@@ -293,110 +300,56 @@ export class Server<A extends Address, L> {
     if (problems.length > 0) throw new Error(`Server invariant broken: ${problems.join('; ')}`);
   }
 
-  /** Decides whether an accepted socket may wait for a slot; closes it at once when too many wait. */
-  private admit(socket: net.Socket): boolean {
+  /**
+   * Serves an accepted socket now if a slot is free, else queues it, unread, or closes it at once
+   * when too many wait already. The slots are counted here rather than by `mergeMap(serve,
+   * maxConnections)`, whose inner subscription per connection (a subscriber, its closures and
+   * their context) costs about 400 bytes for as long as the connection lives.
+   */
+  private accept(socket: net.Socket): void {
     if (this.closeStarted) {
       socket.destroy();
-      return false;
+      return;
     }
-    if (this.running + this.queued.size < this.maxConnections) {
+    if (this.running < this.maxConnections) {
       this.emitFor('accepted', socket);
-      return true;
+      this.start(socket);
+      return;
     }
     if (this.queued.size >= this.maxPending) {
       socket.destroy();
       this.emitFor('rejected', socket);
-      return false;
+      return;
     }
     this.queued.add(socket);
     this.emitFor('accepted', socket);
     this.emitFor('limitReached', socket);
-    return true;
   }
 
-  /** Runs `handler` on one connection; completes (freeing the slot) once the connection is closed. */
-  private serve(
-    socket: net.Socket,
-    bound: A,
-    handler: Handler<A>,
-    options: ConnectionOptions,
-    policy: HandlerErrorPolicy<A>,
-    idleTimeout: number | undefined,
-    scheduler: NonNullable<ConnectionOptions['scheduler']>,
-  ): Observable<never> {
-    if (this.closeStarted) {
-      // It waited for a slot, and the server closed meanwhile: no handler after close.
-      socket.destroy();
-      return EMPTY;
+  /** Takes a slot and runs the handler on `socket`. */
+  private start(socket: net.Socket): void {
+    const served = new Served(this.serving);
+    this.running++;
+    this.served.add(served);
+    served.start(socket);
+  }
+
+  /** @internal A connection is closed after its handler: its slot goes to the first one waiting. */
+  connectionEnded(served: Served<A>, address: A, writerFailure: unknown): void {
+    this.served.delete(served);
+    this.running--;
+    this.emit('connectionClosed', address, writerFailure);
+    const next = this.queued.values().next();
+    if (!next.done) {
+      this.queued.delete(next.value);
+      this.start(next.value);
+    } else if (this.settleWhenIdle && this.running === 0) {
+      this.settle();
     }
-    return new Observable<never>((subscriber) => {
-      let lastActivity = scheduler.now();
-      const connection = acceptedConnection(
-        socket,
-        bound,
-        options,
-        idleTimeout === undefined ? undefined : { onActivity: () => (lastActivity = scheduler.now()) },
-      );
-      const address = connection.remoteAddress;
-      this.running++;
-      this.connections.add(connection);
-      let closing = false;
-      let idle: Subscription | undefined;
-      // A writer failure (buffer age, bytes lost to a reset) closes this connection only, and is
-      // reported with its `connectionClosed` event rather than as a handler error.
-      let writerFailure: unknown;
-      const watchWriter = connection.writer.closeFinished.subscribe({ error: (e) => (writerFailure = e) });
-      const close = () => {
-        if (closing) return;
-        closing = true;
-        idle?.unsubscribe();
-        connection.close({ forceCloseAfter: CLOSE_FORCE_AFTER }).subscribe({
-          error: () => {}, // a writer failure concerns this connection only: events report it
-        });
-        connection.closed.subscribe(() => {
-          this.connections.delete(connection);
-          this.running--;
-          this.emit('connectionClosed', address, writerFailure);
-          subscriber.complete();
-        });
-      };
-      if (idleTimeout !== undefined) {
-        const check = () => {
-          const quiet = scheduler.now() - lastActivity;
-          if (quiet >= idleTimeout) {
-            // Reads in progress see EOF, so a handler reading the connection ends by itself.
-            connection.close({ forceCloseAfter: CLOSE_FORCE_AFTER }).subscribe({ error: () => {} });
-          } else {
-            idle = scheduler.schedule(check, idleTimeout - quiet);
-          }
-        };
-        idle = scheduler.schedule(check, idleTimeout);
-      }
-      // A reset peer is gone: release the descriptor now, even while the handler still runs.
-      const left = connection.writer.consumerLeft.subscribe(() => connection.destroy());
-      const failed = (error: unknown) => {
-        this.handlerFailed(policy, address, error);
-        close();
-      };
-      let running: Subscription | undefined;
-      try {
-        running = from(handler(address, connection.reader, connection.writer)).subscribe({
-          error: failed,
-          complete: close,
-        });
-      } catch (error) {
-        failed(error);
-      }
-      return () => {
-        running?.unsubscribe();
-        left.unsubscribe();
-        close();
-        watchWriter.unsubscribe();
-      };
-    });
   }
 
-  private handlerFailed(policy: HandlerErrorPolicy<A>, address: A, error: unknown): void {
+  /** @internal A handler failed: applies the server's policy. */
+  handlerFailed(policy: HandlerErrorPolicy<A>, address: A, error: unknown): void {
     this.emit('handlerError', address, error);
     if (policy === 'ignore') return;
     if (policy === 'raise') {
@@ -427,37 +380,22 @@ export class Server<A extends Address, L> {
     this.queued.clear();
   }
 
+  /** Stops every handler and closes its connection; the close is done once they all are. */
   private closeConnections(): void {
-    const open = [...this.connections];
     this.pipeline?.unsubscribe();
-    if (open.length === 0) {
-      this.settle();
-      return;
-    }
-    let left = open.length;
-    for (const connection of open) {
-      connection.closed.subscribe(() => {
-        if (--left === 0) this.settle();
-      });
-    }
+    this.settleWhenIdle = true;
+    if (this.running === 0) this.settle();
+    else for (const served of [...this.served]) served.stop();
   }
 
   private drain(timeout: number): void {
+    this.settleWhenIdle = true;
     if (this.running === 0) {
       this.settle();
       return;
     }
-    const timer = this.scheduler.schedule(() => {
-      done.unsubscribe();
-      this.closeConnections();
-    }, timeout);
-    const done = this.eventSubject.subscribe((event) => {
-      if (event.type === 'connectionClosed' && this.running === 0) {
-        timer.unsubscribe();
-        done.unsubscribe();
-        this.settle();
-      }
-    });
+    const timer = this.scheduler.schedule(() => this.closeConnections(), timeout);
+    this.finished.subscribe({ complete: () => timer.unsubscribe(), error: () => timer.unsubscribe() });
   }
 
   /** The close is complete: tell `closeFinished`, or report an error nobody is there to see. */
@@ -493,4 +431,129 @@ function peerOf(socket: net.Socket): Address | undefined {
   const host = socket.remoteAddress;
   if (host === undefined) return undefined; // a Unix socket's peer has no address
   return { family: 'inet', host: unmapIPv4(host), port: socket.remotePort ?? 0 };
+}
+
+/** What every connection of one server is served with: one object, not six fields per connection. */
+interface Serving<A extends Address> {
+  readonly server: Server<A, unknown>;
+  /** The address listened on. */
+  readonly bound: A;
+  readonly handler: Handler<A>;
+  readonly options: ConnectionOptions;
+  readonly policy: HandlerErrorPolicy<A>;
+  readonly idleTimeout: number | undefined;
+  readonly scheduler: SchedulerLike;
+}
+
+/** Never to be called with an error: a writer failure closes one connection, and events report it. */
+const IGNORE_ERROR = { error: () => {} };
+
+/**
+ * One connection being served, in one object: the monitor of the connection, the observer of the
+ * handler, and the idle timer's state. A server may hold ten thousand of these for as long as
+ * their peers stay, so closures and subscriptions per connection are what this saves.
+ */
+class Served<A extends Address> implements ConnectionMonitor {
+  private connection!: Connection<A>;
+  private address!: A;
+  private handling: Subscription | undefined;
+  private idle: Subscription | undefined;
+  private lastActivity = 0;
+  /** The handler is done (or stopped): the connection is being closed. */
+  private closing = false;
+  private transportClosed = false;
+  /**
+   * A writer failure (buffer age, bytes lost to a reset) closes this connection only, and is
+   * reported with its `connectionClosed` event rather than as a handler error.
+   */
+  private writerFailure: unknown;
+
+  constructor(private readonly serving: Serving<A>) {}
+
+  start(socket: net.Socket): void {
+    const { bound, handler, options, idleTimeout, scheduler } = this.serving;
+    let internals: ConnectionInternals = { monitor: this };
+    if (idleTimeout !== undefined) {
+      this.lastActivity = scheduler.now();
+      internals = { monitor: this, onActivity: () => (this.lastActivity = scheduler.now()) };
+      this.idle = scheduler.schedule(checkIdle, idleTimeout, this);
+    }
+    const connection = acceptedConnection(socket, bound, options, internals);
+    this.connection = connection;
+    const address = connection.remoteAddress;
+    this.address = address;
+    try {
+      this.handling = from(handler(address, connection.reader, connection.writer)).subscribe(this);
+    } catch (error) {
+      this.error(error);
+    }
+  }
+
+  /** Observer of the handler: values are ignored. */
+  next(): void {}
+
+  /** Observer of the handler: it failed. */
+  error(error: unknown): void {
+    this.serving.server.handlerFailed(this.serving.policy, this.address, error);
+    this.close();
+  }
+
+  /** Observer of the handler: it is done. */
+  complete(): void {
+    this.close();
+  }
+
+  /** Stops the handler and closes the connection (the server closes every connection). */
+  stop(): void {
+    this.handling?.unsubscribe();
+    this.close();
+  }
+
+  /** Closes the idle connection, or looks again when it may have become so. */
+  checkIdle(action: SchedulerAction<Served<A>>): void {
+    const { scheduler, idleTimeout } = this.serving;
+    const quiet = scheduler.now() - this.lastActivity;
+    if (quiet >= idleTimeout!) {
+      this.idle = undefined;
+      // Reads in progress see EOF, so a handler reading the connection ends by itself.
+      this.connection.close({ forceCloseAfter: CLOSE_FORCE_AFTER }).subscribe(IGNORE_ERROR);
+    } else {
+      this.idle = action.schedule(this, idleTimeout! - quiet);
+    }
+  }
+
+  private close(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.idle?.unsubscribe();
+    this.idle = undefined;
+    // Hot: closing starts whether or not anybody subscribes; connectionClosed() tells the end.
+    this.connection.close({ forceCloseAfter: CLOSE_FORCE_AFTER });
+    if (this.transportClosed) this.release();
+  }
+
+  /** The handler is done and the connection closed: the slot is free. */
+  private release(): void {
+    this.serving.server.connectionEnded(this, this.address, this.writerFailure);
+  }
+
+  // ConnectionMonitor
+  peerLeft(): void {
+    // A reset peer is gone: release the descriptor now, even while the handler still runs.
+    this.connection.destroy();
+  }
+
+  writerFailed(failure: unknown): void {
+    this.writerFailure = failure;
+  }
+
+  connectionClosed(): void {
+    this.transportClosed = true;
+    // A connection closed under its handler (a reset) keeps its slot until the handler is done.
+    if (this.closing) this.release();
+  }
+}
+
+function checkIdle<A extends Address>(this: SchedulerAction<Served<A>>, served?: Served<A>): void {
+  served!.checkIdle(this);
 }
