@@ -10,7 +10,7 @@
  * Both use no-delay sockets (rx-tcp's default) and the same 64 KiB buffer. The figure is MB/s
  * (10^6 bytes) from the first write to the last byte echoed back.
  *
- * Run alone with `npx ts-node --transpile-only bench/bulk-echo.ts`; `BENCH_QUICK=1` for 128 MiB.
+ * Run alone with `npm run bench -- bulk-echo`; `BENCH_QUICK=1` for 128 MiB.
  */
 import { once } from 'node:events';
 import * as net from 'node:net';

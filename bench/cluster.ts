@@ -18,7 +18,7 @@
  * request (`BENCH_CLUSTER_WORK=0` or `64`), the client and the primary cost as much per connection
  * as a worker, and on 2 cores a second worker has no core left to use (about 1x).
  *
- * Run alone with `npx ts-node --transpile-only bench/cluster.ts`; `BENCH_QUICK=1` for 1 k per run.
+ * Run alone with `npm run bench -- cluster`; `BENCH_QUICK=1` for 1 k per run.
  * `NODE_CLUSTER_SCHED_POLICY=none` lets the workers accept by themselves instead (the OS balances).
  */
 import type { ChildProcess } from 'node:child_process';
@@ -30,6 +30,7 @@ import * as os from 'node:os';
 import { EMPTY, firstValueFrom } from 'rxjs';
 import { onPort, Server } from '../src';
 import {
+  EXEC_ARGV,
   type FigureResult,
   forkRole,
   median,
@@ -41,7 +42,6 @@ import {
   secondsSince,
   sized,
   spread,
-  TS_EXEC_ARGV,
 } from './common';
 
 const CONNECTIONS = sized(3_000, 1_000);
@@ -135,8 +135,8 @@ export async function main(): Promise<FigureResult[]> {
     `cluster: ${CONNECTIONS} short connections (${IN_FLIGHT} in flight, ${WORK} SHA-256 of 1 KiB each) ` +
       `against 2 workers vs 1, connections/s; ${os.availableParallelism()} cores, scheduling ${policy}`,
   );
-  // Workers run this file (not bench/index.ts, which may have imported it) under ts-node.
-  cluster.setupPrimary({ exec: __filename, execArgv: TS_EXEC_ARGV, silent: false });
+  // Workers run this file (not bench/index, which may have imported it), compiled or under ts-node.
+  cluster.setupPrimary({ exec: __filename, execArgv: EXEC_ARGV, silent: false });
   const [alonePort, sharedPort] = [await freePort(), await freePort()];
   const workers = await Promise.all([
     startWorker(alonePort),

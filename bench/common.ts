@@ -228,8 +228,15 @@ export function runIfMain(module: NodeModule, main: () => Promise<FigureResult[]
   );
 }
 
-/** `node` arguments that run a TypeScript bench file: ts-node (transpile only) and `global.gc`. */
-export const TS_EXEC_ARGV = ['-r', 'ts-node/register/transpile-only', '--expose-gc'];
+/**
+ * `node` arguments for a bench child process: `global.gc`, and ts-node when this file runs as
+ * TypeScript. `npm run bench` runs the suite compiled (`bench/tsconfig.json`, into `bench/.build`):
+ * ts-node loads Node's `repl`, which loads `domain`, and that puts every EventEmitter of the
+ * process, raw `node:net` included, on a slower path than a user's compiled program takes.
+ */
+export const EXEC_ARGV = __filename.endsWith('.ts')
+  ? ['-r', 'ts-node/register/transpile-only', '--expose-gc']
+  : ['--expose-gc'];
 
 /**
  * Forks `file` (a bench script) with `args`, an IPC channel, and stdout/stderr passed through.
@@ -237,7 +244,7 @@ export const TS_EXEC_ARGV = ['-r', 'ts-node/register/transpile-only', '--expose-
  */
 export function forkRole(file: string, role: string, args: string[] = []): ChildProcess {
   return fork(path.resolve(file), args, {
-    execArgv: TS_EXEC_ARGV,
+    execArgv: EXEC_ARGV,
     env: { ...process.env, BENCH_ROLE: role },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -10,7 +10,7 @@
  * The figure is connections per second. A fresh server (port) per run keeps the client's
  * TIME_WAIT ports from colliding with the next run.
  *
- * Run alone with `npx ts-node --transpile-only bench/connect-rate.ts`; `BENCH_QUICK=1` for 2 k.
+ * Run alone with `npm run bench -- connect-rate`; `BENCH_QUICK=1` for 2 k.
  */
 import { once } from 'node:events';
 import * as net from 'node:net';

@@ -12,7 +12,7 @@
  * The server measures itself after a full GC, once before the 10 k connections (after the warm-up)
  * and once they are all accepted; the difference divided by 10 k is the cost of one connection.
  *
- * Run alone with `npx ts-node --transpile-only bench/idle-memory.ts`; `BENCH_QUICK=1` for 2 k.
+ * Run alone with `npm run bench -- idle-memory`; `BENCH_QUICK=1` for 2 k.
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';

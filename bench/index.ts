@@ -4,13 +4,13 @@
  * `npm run bench` runs them all (about 4 minutes on 2 cores); `npm run bench -- ping-pong
  * connect-rate` runs some; `BENCH_QUICK=1 npm run bench` is a quick pass with smaller sizes;
  * `BENCH_ROUNDS=n` overrides the number of rounds; `BENCH_JSON=path` also writes the results as
- * JSON. Each figure is also runnable alone: `npx ts-node --transpile-only bench/<name>.ts`.
+ * JSON. `npm run bench -- tls cluster` runs the two figures that are not in the default set.
  */
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type FigureResult, pct, QUICK, TS_EXEC_ARGV } from './common';
+import { EXEC_ARGV, type FigureResult, pct, QUICK } from './common';
 
 const FIGURES = [
   'bulk-echo',
@@ -21,6 +21,8 @@ const FIGURES = [
   'slow-reader',
   'lines',
 ] as const;
+/** Figures run only when named: TLS against Node's `tls`, and `node:cluster` workers. */
+const EXTRA_FIGURES = ['tls', 'cluster'] as const;
 
 /** `bench/lines.ts` prints its figures rather than returning them: read them from its output. */
 function parseLines(output: string): FigureResult[] {
@@ -47,8 +49,8 @@ function parseLines(output: string): FigureResult[] {
 
 function runFigure(name: string): Promise<FigureResult[]> {
   return new Promise((resolve, reject) => {
-    const child = fork(path.join(__dirname, `${name}.ts`), [], {
-      execArgv: TS_EXEC_ARGV,
+    const child = fork(path.join(__dirname, `${name}${path.extname(__filename)}`), [], {
+      execArgv: EXEC_ARGV,
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     });
     let output = '';
@@ -95,9 +97,10 @@ export function table(results: FigureResult[]): string {
 
 export async function main(): Promise<FigureResult[]> {
   const asked = process.argv.slice(2);
-  const unknown = asked.filter((name) => !(FIGURES as readonly string[]).includes(name));
+  const known: readonly string[] = [...FIGURES, ...EXTRA_FIGURES];
+  const unknown = asked.filter((name) => !known.includes(name));
   if (unknown.length > 0)
-    throw new Error(`unknown figures ${unknown.join(', ')}; known: ${FIGURES.join(', ')}`);
+    throw new Error(`unknown figures ${unknown.join(', ')}; known: ${known.join(', ')}`);
   const names = asked.length > 0 ? asked : [...FIGURES];
   const start = Date.now();
   console.log(
@@ -109,7 +112,7 @@ export async function main(): Promise<FigureResult[]> {
     console.log('');
     const started = Date.now();
     results.push(...(await runFigure(name)));
-    console.log(`  (bench/${name}.ts: ${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    console.log(`  (bench/${name}: ${((Date.now() - started) / 1000).toFixed(0)} s)`);
   }
   console.log(`\nsummary (${((Date.now() - start) / 1000).toFixed(0)} s):\n`);
   console.log(table(results));

@@ -2,7 +2,7 @@
  * Throughput of `lines()` against `node:readline` on the same ~100 MB of text, and the cost of one
  * frame spread over many small chunks (which must grow linearly with the frame, not quadratically).
  *
- * Run with `npx ts-node --transpile-only bench/lines.ts`; `main()` is exported for a bench runner.
+ * Run alone with `npm run bench -- lines`; `main()` is exported for a bench runner.
  */
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';

@@ -9,7 +9,7 @@
  *
  * The figure is round trips per second.
  *
- * Run alone with `npx ts-node --transpile-only bench/ping-pong.ts`; `BENCH_QUICK=1` for 10 k.
+ * Run alone with `npm run bench -- ping-pong`; `BENCH_QUICK=1` for 10 k.
  */
 import { once } from 'node:events';
 import * as net from 'node:net';

@@ -13,7 +13,7 @@
  * (unread) or come back (echo), so nothing was lost. The receiver (a fresh process per run)
  * samples its RSS every 10 ms from before the burst to the end; the figure is the peak growth.
  *
- * Run alone with `npx ts-node --transpile-only bench/slow-reader.ts`; `BENCH_QUICK=1` for 64 MiB.
+ * Run alone with `npm run bench -- slow-reader`; `BENCH_QUICK=1` for 64 MiB.
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';

@@ -10,7 +10,7 @@
  *
  * The figure is messages per second, from the first write to the peer seeing every byte and FIN.
  *
- * Run alone with `npx ts-node --transpile-only bench/small-writes.ts`; `BENCH_QUICK=1` for 200 k.
+ * Run alone with `npm run bench -- small-writes`; `BENCH_QUICK=1` for 200 k.
  */
 import { once } from 'node:events';
 import * as net from 'node:net';
