@@ -8,106 +8,48 @@
  *   else waits for 'drain', and counts 'data'.
  *
  * Both use no-delay sockets (rx-tcp's default) and the same 64 KiB buffer. The figure is MB/s
- * (10^6 bytes) from the first write to the last byte echoed back.
+ * (10^6 bytes) from the first write to the last byte echoed back. The clients (`bench/servers.ts`)
+ * are those of the TLS bulk echo (`bench/tls.ts`) too.
  *
  * Run alone with `npm run bench -- bulk-echo`; `BENCH_QUICK=1` for 128 MiB.
  */
-import { once } from 'node:events';
 import * as net from 'node:net';
-import { firstValueFrom, lastValueFrom } from 'rxjs';
-import { connect, onPortChosenByOs, Server, toHostAndPort } from '../src';
+import { MiB, sidesFigure, sized } from './common';
 import {
-  alternateSides,
-  conclude,
-  type FigureResult,
-  KiB,
-  MiB,
-  roundsOr,
-  runIfMain,
-  type Side,
-  secondsSince,
-  serveSide,
-  sized,
-} from './common';
+  closeRaw,
+  closeRxServer,
+  connectRaw,
+  connectRx,
+  echoBack,
+  echoRaw,
+  echoRx,
+  listenRaw,
+  startRxServer,
+} from './servers';
 
 const TOTAL = sized(1024 * MiB, 128 * MiB);
-const CHUNK = Buffer.alloc(64 * KiB, 'x');
-/** Both clients wait once this many bytes are queued: Node's default high-water mark. */
-const HIGH_WATER = 16 * KiB;
 
 async function viaRx(total: number): Promise<number> {
-  const server = await firstValueFrom(
-    Server.create(onPortChosenByOs, (_address, reader, writer) => reader.transfer(writer)),
-  );
-  const connection = await firstValueFrom(connect(toHostAndPort('127.0.0.1', server.listeningOn)));
-  const { reader, writer } = connection;
-  const start = process.hrtime.bigint();
-  let received = 0;
-  const echoed = new Promise<void>((resolve, reject) => {
-    reader.subscribe({
-      next: (chunk) => {
-        received += chunk.length;
-        if (received >= total) resolve();
-      },
-      error: reject,
-      complete: () => reject(new Error(`echo ended after ${received} bytes`)),
-    });
-  });
-  for (let sent = 0; sent < total; sent += CHUNK.length) {
-    writer.write(CHUNK);
-    if (writer.bytesToWrite >= HIGH_WATER) await firstValueFrom(writer.flushed());
-  }
-  await echoed;
-  const seconds = secondsSince(start);
-  if (received !== total) throw new Error(`rx-tcp: ${received} bytes echoed, expected ${total}`);
-  await lastValueFrom(connection.close(), { defaultValue: undefined });
-  await lastValueFrom(server.close({ closeExistingConnections: true }), { defaultValue: undefined });
-  return total / 1e6 / seconds;
+  const server = await startRxServer((_address, reader, writer) => reader.transfer(writer));
+  const rate = await echoRx(await connectRx(server), total);
+  await closeRxServer(server);
+  return rate;
 }
 
 async function viaRaw(total: number): Promise<number> {
-  const server = net.createServer({ noDelay: true }, (socket) => {
-    socket.on('error', () => {});
-    socket.pipe(socket);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const socket = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1' });
-  socket.setNoDelay(true);
-  await once(socket, 'connect');
-  const start = process.hrtime.bigint();
-  let received = 0;
-  const echoed = new Promise<void>((resolve, reject) => {
-    socket.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-      if (received >= total) resolve();
-    });
-    socket.on('error', reject);
-    socket.on('end', () => reject(new Error(`echo ended after ${received} bytes`)));
-  });
-  for (let sent = 0; sent < total; sent += CHUNK.length) {
-    if (!socket.write(CHUNK)) await once(socket, 'drain');
-  }
-  await echoed;
-  const seconds = secondsSince(start);
-  if (received !== total) throw new Error(`raw: ${received} bytes echoed, expected ${total}`);
-  socket.destroy();
-  await new Promise((resolve) => server.close(resolve));
-  return total / 1e6 / seconds;
+  const server = net.createServer({ noDelay: true }, echoBack);
+  const rate = await echoRaw(await connectRaw(await listenRaw(server)), total);
+  await closeRaw(server);
+  return rate;
 }
 
-function run(side: Side, total: number): Promise<number> {
-  return side === 'rx' ? viaRx(total) : viaRaw(total);
-}
-
-export async function main(): Promise<FigureResult[]> {
-  console.log(`bulk echo: ${TOTAL / MiB} MiB in 64 KiB writes through an echo server, MB/s`);
-  const samples = await alternateSides(__filename, roundsOr(5), TOTAL, TOTAL / 8);
-  return [
-    conclude('bulk echo', 'MB/s', samples, { ratio: 0.95, higherIsBetter: true }, [
-      `${TOTAL / MiB} MiB through Server.create + reader.transfer(writer) vs socket.pipe(socket)`,
-    ]),
-  ];
-}
-
-if (!serveSide(module, run)) runIfMain(module, main);
+export const main = sidesFigure(module, {
+  heading: `bulk echo: ${TOTAL / MiB} MiB in 64 KiB writes through an echo server, MB/s`,
+  figure: 'bulk echo',
+  unit: 'MB/s',
+  size: TOTAL,
+  warmUpSize: TOTAL / 8,
+  target: { ratio: 0.95, higherIsBetter: true },
+  note: `${TOTAL / MiB} MiB through Server.create + reader.transfer(writer) vs socket.pipe(socket)`,
+  sides: { rx: viaRx, raw: viaRaw },
+});

@@ -31,6 +31,7 @@ import { EMPTY, firstValueFrom } from 'rxjs';
 import { onPort, Server } from '../src';
 import {
   EXEC_ARGV,
+  exitWithError,
   type FigureResult,
   forkRole,
   median,
@@ -43,6 +44,7 @@ import {
   sized,
   spread,
 } from './common';
+import { closeRaw, listenRaw } from './servers';
 
 const CONNECTIONS = sized(3_000, 1_000);
 const IN_FLIGHT = 64;
@@ -105,10 +107,9 @@ function client(): void {
 
 /** A port nothing listens on, chosen by the OS (and released at once, for the workers to take). */
 async function freePort(): Promise<number> {
-  const probe = net.createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
+  const probe = net.createServer();
+  const port = await listenRaw(probe);
+  await closeRaw(probe);
   return port;
 }
 
@@ -195,10 +196,7 @@ export async function main(): Promise<FigureResult[]> {
 if (process.env.BENCH_ROLE === 'client') {
   client();
 } else if (cluster.isWorker) {
-  worker().catch((error) => {
-    console.error(error);
-    process.exit(1);
-  });
+  worker().catch(exitWithError);
 } else {
   runIfMain(module, main);
 }

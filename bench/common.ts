@@ -1,8 +1,9 @@
 /**
  * What every figure of the benchmark suite shares: the quick/full switch, alternating rounds,
- * medians and ratios, the result line `bench/index.ts` collects, and child processes running a
- * bench script in a given role (for the memory figures, where the measured process must hold
- * nothing but the side being measured).
+ * medians and ratios, the result line `bench/index.ts` collects, the `main` of a figure whose sides
+ * each run in their own process, and child processes running a bench script in a given role (for
+ * the memory figures, where the measured process must hold nothing but the side being measured).
+ * The servers and clients the figures measure are in `bench/servers.ts`.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -71,6 +72,11 @@ export interface FigureResult {
 
 export type Side = 'rx' | 'raw';
 
+/** Which side goes first in `round`: rx-tcp in even rounds, raw in odd ones. */
+export function sideOrder(round: number): Side[] {
+  return round % 2 === 0 ? ['rx', 'raw'] : ['raw', 'rx'];
+}
+
 /**
  * Runs `measure` for both sides in this process, `rounds` times, alternating which side goes
  * first, after one unmeasured warm-up run of each (`warmUp`, when given, is used for it instead).
@@ -84,8 +90,7 @@ export async function alternate(
   const samples: Record<Side, number[]> = { rx: [], raw: [] };
   for (const side of ['raw', 'rx'] as const) await (warmUp ?? ((s: Side) => measure(s, -1)))(side);
   for (let round = 0; round < rounds; round++) {
-    const order: Side[] = round % 2 === 0 ? ['rx', 'raw'] : ['raw', 'rx'];
-    for (const side of order) {
+    for (const side of sideOrder(round)) {
       gc();
       samples[side].push(await measure(side, round));
     }
@@ -120,8 +125,7 @@ export async function alternateSides(
     const samples: Record<Side, number[]> = { rx: [], raw: [] };
     for (const side of ['raw', 'rx'] as const) await run(side, warmUpSize);
     for (let round = 0; round < rounds; round++) {
-      const order: Side[] = round % 2 === 0 ? ['rx', 'raw'] : ['raw', 'rx'];
-      for (const side of order) samples[side].push(await run(side, size));
+      for (const side of sideOrder(round)) samples[side].push(await run(side, size));
     }
     return samples;
   } finally {
@@ -141,13 +145,7 @@ export function serveSide(module: NodeModule, measure: Measure): boolean {
   process.on('message', (message: { type: string; size: number }) => {
     if (message.type !== 'run') return;
     gc();
-    measure(side, message.size).then(
-      (value) => process.send!({ type: 'sample', value }),
-      (error) => {
-        console.error(error);
-        process.exit(1);
-      },
-    );
+    measure(side, message.size).then((value) => process.send!({ type: 'sample', value }), exitWithError);
   });
   process.on('disconnect', () => process.exit(0));
   process.send!({ type: 'ready' });
@@ -215,17 +213,51 @@ export function pct(fraction: number): string {
 /** Runs a figure's `main` when its file is the entry point, and hands its results to a parent. */
 export function runIfMain(module: NodeModule, main: () => Promise<FigureResult[] | undefined>): void {
   if (require.main !== module || process.env.BENCH_ROLE !== undefined) return;
-  main().then(
-    (results) => {
-      if (process.send !== undefined && results !== undefined) {
-        process.send({ type: 'bench-results', results }, () => process.exit(0));
-      }
-    },
-    (error) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
+  main().then((results) => {
+    if (process.send !== undefined && results !== undefined) {
+      process.send({ type: 'bench-results', results }, () => process.exit(0));
+    }
+  }, exitWithError);
+}
+
+/** Ends a bench process (a figure, or one of its children) that failed: prints `error`, exits with 1. */
+export function exitWithError(error: unknown): never {
+  console.error(error);
+  process.exit(1);
+}
+
+/** A figure whose two sides each run in their own process, measured by {@link alternateSides}. */
+export interface SidesFigure {
+  /** The line printed before the first run: what is measured, how much, in what unit. */
+  heading: string;
+  /** Its name in the summary table. */
+  figure: string;
+  /** What one sample measures, e.g. `MB/s`. */
+  unit: string;
+  /** The workload of each measured run (bytes, messages, …). */
+  size: number;
+  /** The workload of the unmeasured warm-up run of each side. */
+  warmUpSize: number;
+  target: Target;
+  /** The note of the result: what exactly each side does. */
+  note: string;
+  /** Each side's measurement for a workload, run in that side's child process. */
+  sides: Record<Side, (size: number) => Promise<number>>;
+}
+
+/**
+ * Runs `figure`, defined in the file of `module`, and returns its `main`: in a side's child
+ * ({@link serveSide}), serves that side; as the entry point ({@link runIfMain}), prints the heading,
+ * measures with {@link alternateSides} over `roundsOr(5)` rounds and concludes with one result.
+ */
+export function sidesFigure(module: NodeModule, figure: SidesFigure): () => Promise<FigureResult[]> {
+  const main = async () => {
+    console.log(figure.heading);
+    const samples = await alternateSides(module.filename, roundsOr(5), figure.size, figure.warmUpSize);
+    return [conclude(figure.figure, figure.unit, samples, figure.target, [figure.note])];
+  };
+  if (!serveSide(module, (side, size) => figure.sides[side](size))) runIfMain(module, main);
+  return main;
 }
 
 /**
@@ -279,8 +311,14 @@ export async function reap(child: ChildProcess, ms = 10_000): Promise<void> {
   clearTimeout(timer);
 }
 
+/** Heap used and resident set size, in bytes. */
+export interface Memory {
+  heap: number;
+  rss: number;
+}
+
 /** Memory of this process after a full collection. */
-export async function settledMemory(): Promise<{ heap: number; rss: number }> {
+export async function settledMemory(): Promise<Memory> {
   for (let i = 0; i < 3; i++) {
     gc();
     await new Promise((resolve) => setImmediate(resolve));

@@ -12,36 +12,24 @@
  *
  * Run alone with `npm run bench -- connect-rate`; `BENCH_QUICK=1` for 2 k.
  */
-import { once } from 'node:events';
 import * as net from 'node:net';
-import { firstValueFrom, lastValueFrom } from 'rxjs';
-import { connect, onPortChosenByOs, Server, toHostAndPort } from '../src';
-import {
-  alternateSides,
-  conclude,
-  type FigureResult,
-  roundsOr,
-  runIfMain,
-  type Side,
-  secondsSince,
-  serveSide,
-  sized,
-} from './common';
+import { firstValueFrom } from 'rxjs';
+import { connect, toHostAndPort } from '../src';
+import { secondsSince, sidesFigure, sized } from './common';
+import { closed, closeRaw, listenRaw, startRxServer } from './servers';
 
 const CONNECTIONS = sized(10_000, 2_000);
 
 async function viaRx(count: number): Promise<number> {
-  const server = await firstValueFrom(
-    Server.create(onPortChosenByOs, (_address, reader, writer) => reader.transfer(writer)),
-  );
+  const server = await startRxServer((_address, reader, writer) => reader.transfer(writer));
   const where = toHostAndPort('127.0.0.1', server.listeningOn);
   const start = process.hrtime.bigint();
   for (let i = 0; i < count; i++) {
     const connection = await firstValueFrom(connect(where));
-    await lastValueFrom(connection.close(), { defaultValue: undefined });
+    await closed(connection.close());
   }
   const seconds = secondsSince(start);
-  await lastValueFrom(server.close(), { defaultValue: undefined });
+  await closed(server.close());
   return count / seconds;
 }
 
@@ -50,9 +38,7 @@ async function viaRaw(count: number): Promise<number> {
     socket.on('error', () => {});
     socket.resume();
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
+  const port = await listenRaw(server);
   const start = process.hrtime.bigint();
   for (let i = 0; i < count; i++) {
     await new Promise<void>((resolve, reject) => {
@@ -63,22 +49,17 @@ async function viaRaw(count: number): Promise<number> {
     });
   }
   const seconds = secondsSince(start);
-  await new Promise((resolve) => server.close(resolve));
+  await closeRaw(server);
   return count / seconds;
 }
 
-function run(side: Side, count: number): Promise<number> {
-  return side === 'rx' ? viaRx(count) : viaRaw(count);
-}
-
-export async function main(): Promise<FigureResult[]> {
-  console.log(`connect rate: ${CONNECTIONS} sequential connect + close, connections/s`);
-  const samples = await alternateSides(__filename, roundsOr(5), CONNECTIONS, CONNECTIONS / 5);
-  return [
-    conclude('connect rate', 'connections/s', samples, { ratio: 0.9, higherIsBetter: true }, [
-      `${CONNECTIONS} connections; connect + Connection.close() against Server.create vs net.connect + end/destroy`,
-    ]),
-  ];
-}
-
-if (!serveSide(module, run)) runIfMain(module, main);
+export const main = sidesFigure(module, {
+  heading: `connect rate: ${CONNECTIONS} sequential connect + close, connections/s`,
+  figure: 'connect rate',
+  unit: 'connections/s',
+  size: CONNECTIONS,
+  warmUpSize: CONNECTIONS / 5,
+  target: { ratio: 0.9, higherIsBetter: true },
+  note: `${CONNECTIONS} connections; connect + Connection.close() against Server.create vs net.connect + end/destroy`,
+  sides: { rx: viaRx, raw: viaRaw },
+});

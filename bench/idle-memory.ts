@@ -17,30 +17,27 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as net from 'node:net';
-import { firstValueFrom } from 'rxjs';
-import { onPortChosenByOs, Server } from '../src';
 import {
   conclude,
+  exitWithError,
   type FigureResult,
   forkRole,
   KiB,
+  type Memory,
   nextMessage,
   reap,
   roundsOr,
   runIfMain,
   type Side,
   settledMemory,
+  sideOrder,
   sized,
 } from './common';
+import { echoBack, listenRaw, startRxServer } from './servers';
 
 const CONNECTIONS = sized(10_000, 2_000);
 const WARM_UP_CONNECTIONS = 500;
 const CONNECTS_IN_FLIGHT = 64;
-
-interface Memory {
-  heap: number;
-  rss: number;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The server process.
@@ -48,26 +45,23 @@ interface Memory {
 async function serverRole(side: Side): Promise<void> {
   let open: () => number;
   if (side === 'rx') {
-    const server = await firstValueFrom(
-      Server.create(onPortChosenByOs, (_address, reader, writer) => reader.transfer(writer), {
-        maxConnections: CONNECTIONS * 2,
-        maxPendingConnections: 511,
-      }),
-    );
+    const server = await startRxServer((_address, reader, writer) => reader.transfer(writer), {
+      maxConnections: CONNECTIONS * 2,
+      maxPendingConnections: 511,
+    });
     open = () => server.numConnections;
     process.send!({ type: 'listening', port: server.listeningOn });
   } else {
     let count = 0;
     const server = net.createServer({ noDelay: true }, (socket) => {
       count++;
-      socket.on('error', () => {});
       socket.on('close', () => count--);
-      socket.pipe(socket);
+      echoBack(socket);
     });
-    server.listen({ port: 0, backlog: 511 });
-    await once(server, 'listening');
+    // On every interface, as `onPortChosenByOs`.
+    const port = await listenRaw(server, { backlog: 511 });
     open = () => count;
-    process.send!({ type: 'listening', port: (server.address() as net.AddressInfo).port });
+    process.send!({ type: 'listening', port });
   }
   process.on('message', async (message: { type: string; connections: number }) => {
     if (message.type !== 'measure') return;
@@ -167,8 +161,7 @@ export async function main(): Promise<FigureResult[]> {
   console.log(`idle memory: ${CONNECTIONS} idle connections held by an echo server, bytes per connection`);
   const rounds = roundsOr(5);
   const plan: Side[] = [];
-  for (let round = 0; round < rounds; round++)
-    plan.push(...((round % 2 === 0 ? ['rx', 'raw'] : ['raw', 'rx']) as Side[]));
+  for (let round = 0; round < rounds; round++) plan.push(...sideOrder(round));
   const fresh = (i: number) => (i < plan.length ? forkRole(__filename, `server-${plan[i]}`) : undefined);
   const client = forkRole(__filename, 'client');
   // Each run gets a fresh server, forked while the previous run goes on (memory is per process).
@@ -203,11 +196,7 @@ export async function main(): Promise<FigureResult[]> {
 const role = process.env.BENCH_ROLE;
 if (require.main === module && role !== undefined) {
   if (role === 'client') clientRole();
-  else
-    serverRole(role === 'server-rx' ? 'rx' : 'raw').catch((error) => {
-      console.error(error);
-      process.exit(1);
-    });
+  else serverRole(role === 'server-rx' ? 'rx' : 'raw').catch(exitWithError);
 } else {
   runIfMain(module, main);
 }

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { from, lastValueFrom, type OperatorFunction, tap } from 'rxjs';
 import { encodeLengthPrefixed, lengthPrefixed, lines, splitOn } from '../src/operators';
+import { median } from './common';
 
 const TOTAL_BYTES = 100 * 1024 * 1024;
 const CHUNK_BYTES = 64 * 1024;
@@ -89,12 +90,6 @@ async function viaReadline(chunks: Buffer[]): Promise<Tally> {
   });
   await once(reader, 'close');
   return tally;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 async function timed<T>(run: () => Promise<T>): Promise<{ ms: number; result: T }> {

@@ -11,21 +11,11 @@
  *
  * Run alone with `npm run bench -- ping-pong`; `BENCH_QUICK=1` for 10 k.
  */
-import { once } from 'node:events';
 import * as net from 'node:net';
-import { firstValueFrom, lastValueFrom } from 'rxjs';
-import { connect, EOF, onPortChosenByOs, type Reader, Server, toHostAndPort, type Writer } from '../src';
-import {
-  alternateSides,
-  conclude,
-  type FigureResult,
-  roundsOr,
-  runIfMain,
-  type Side,
-  secondsSince,
-  serveSide,
-  sized,
-} from './common';
+import { firstValueFrom } from 'rxjs';
+import { EOF, type Reader, type Writer } from '../src';
+import { secondsSince, sidesFigure, sized } from './common';
+import { closed, closeRaw, closeRxServer, connectRaw, connectRx, listenRaw, startRxServer } from './servers';
 
 const ROUND_TRIPS = sized(100_000, 10_000);
 const REQUEST = 'ping';
@@ -39,10 +29,8 @@ async function echoLines(reader: Reader, writer: Writer): Promise<void> {
 }
 
 async function viaRx(count: number): Promise<number> {
-  const server = await firstValueFrom(
-    Server.create(onPortChosenByOs, (_address, reader, writer) => echoLines(reader, writer)),
-  );
-  const connection = await firstValueFrom(connect(toHostAndPort('127.0.0.1', server.listeningOn)));
+  const server = await startRxServer((_address, reader, writer) => echoLines(reader, writer));
+  const connection = await connectRx(server);
   const { reader, writer } = connection;
   const start = process.hrtime.bigint();
   for (let i = 0; i < count; i++) {
@@ -51,8 +39,8 @@ async function viaRx(count: number): Promise<number> {
     if (answer !== REQUEST) throw new Error(`rx-tcp: round trip ${i} answered ${String(answer)}`);
   }
   const seconds = secondsSince(start);
-  await lastValueFrom(connection.close(), { defaultValue: undefined });
-  await lastValueFrom(server.close({ closeExistingConnections: true }), { defaultValue: undefined });
+  await closed(connection.close());
+  await closeRxServer(server);
   return count / seconds;
 }
 
@@ -77,11 +65,7 @@ async function viaRaw(count: number): Promise<number> {
     socket.on('error', () => {});
     onLines(socket, (line) => socket.write(`${line}\n`));
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const socket = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1' });
-  socket.setNoDelay(true);
-  await once(socket, 'connect');
+  const socket = await connectRaw(await listenRaw(server));
   const start = process.hrtime.bigint();
   await new Promise<void>((resolve, reject) => {
     let done = 0;
@@ -95,22 +79,17 @@ async function viaRaw(count: number): Promise<number> {
   });
   const seconds = secondsSince(start);
   socket.destroy();
-  await new Promise((resolve) => server.close(resolve));
+  await closeRaw(server);
   return count / seconds;
 }
 
-function run(side: Side, count: number): Promise<number> {
-  return side === 'rx' ? viaRx(count) : viaRaw(count);
-}
-
-export async function main(): Promise<FigureResult[]> {
-  console.log(`ping-pong: ${ROUND_TRIPS} round trips of a short line on one connection, round trips/s`);
-  const samples = await alternateSides(__filename, roundsOr(5), ROUND_TRIPS, ROUND_TRIPS / 5);
-  return [
-    conclude('ping-pong', 'round trips/s', samples, { ratio: 0.9, higherIsBetter: true }, [
-      `${ROUND_TRIPS} round trips; readLine + writeLine on both sides vs hand-split 'data' + socket.write`,
-    ]),
-  ];
-}
-
-if (!serveSide(module, run)) runIfMain(module, main);
+export const main = sidesFigure(module, {
+  heading: `ping-pong: ${ROUND_TRIPS} round trips of a short line on one connection, round trips/s`,
+  figure: 'ping-pong',
+  unit: 'round trips/s',
+  size: ROUND_TRIPS,
+  warmUpSize: ROUND_TRIPS / 5,
+  target: { ratio: 0.9, higherIsBetter: true },
+  note: `${ROUND_TRIPS} round trips; readLine + writeLine on both sides vs hand-split 'data' + socket.write`,
+  sides: { rx: viaRx, raw: viaRaw },
+});

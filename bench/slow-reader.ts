@@ -18,10 +18,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as net from 'node:net';
-import { firstValueFrom } from 'rxjs';
-import { onPortChosenByOs, type Reader, Server } from '../src';
+import type { Reader } from '../src';
 import {
   conclude,
+  exitWithError,
   type FigureResult,
   forkRole,
   KiB,
@@ -33,8 +33,10 @@ import {
   runIfMain,
   type Side,
   settledMemory,
+  sideOrder,
   sized,
 } from './common';
+import { echoBack, listenRaw, startRxServer } from './servers';
 
 const BURST = sized(256 * MiB, 64 * MiB);
 const HOLD_MS = sized(1000, 500);
@@ -72,19 +74,17 @@ async function receiverRole(side: Side, mode: Mode): Promise<void> {
     );
   let port: number;
   if (side === 'rx') {
-    const server = await firstValueFrom(
-      Server.create(onPortChosenByOs, (_address, reader, writer) =>
-        mode === 'echo' ? reader.transfer(writer) : reading.then(() => countUntilEnd(reader)),
-      ),
+    const server = await startRxServer((_address, reader, writer) =>
+      mode === 'echo' ? reader.transfer(writer) : reading.then(() => countUntilEnd(reader)),
     );
     port = server.listeningOn;
   } else {
     const server = net.createServer({ pauseOnConnect: mode === 'unread', noDelay: true }, (socket) => {
-      socket.on('error', () => {});
       if (mode === 'echo') {
-        socket.pipe(socket);
+        echoBack(socket);
         return;
       }
+      socket.on('error', () => {});
       // Accepted paused: nothing is read until it is resumed.
       reading.then(() => {
         socket.on('end', () => finished());
@@ -94,9 +94,7 @@ async function receiverRole(side: Side, mode: Mode): Promise<void> {
         socket.resume();
       });
     });
-    server.listen(0);
-    await once(server, 'listening');
-    port = (server.address() as net.AddressInfo).port;
+    port = await listenRaw(server, {}); // on every interface, as `onPortChosenByOs`
   }
   process.on('message', async (message: { type: string }) => {
     if (message.type === 'read') {
@@ -196,8 +194,7 @@ export async function main(): Promise<FigureResult[]> {
     ['echo', roundsOr(3)],
   ] as const) {
     for (let round = 0; round < rounds; round++) {
-      const order: Side[] = round % 2 === 0 ? ['rx', 'raw'] : ['raw', 'rx'];
-      for (const side of order) plan.push({ mode, side });
+      for (const side of sideOrder(round)) plan.push({ mode, side });
     }
   }
   const fresh = (i: number) =>
@@ -257,10 +254,7 @@ if (require.main === module && role !== undefined) {
   if (role === 'sender') senderRole();
   else {
     const [, side, mode] = role.split('-');
-    receiverRole(side as Side, mode as Mode).catch((error) => {
-      console.error(error);
-      process.exit(1);
-    });
+    receiverRole(side as Side, mode as Mode).catch(exitWithError);
   }
 } else {
   runIfMain(module, main);

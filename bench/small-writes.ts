@@ -14,20 +14,9 @@
  */
 import { once } from 'node:events';
 import * as net from 'node:net';
-import { firstValueFrom, lastValueFrom } from 'rxjs';
-import { connect, onPortChosenByOs, Server, toHostAndPort } from '../src';
-import {
-  alternateSides,
-  conclude,
-  type FigureResult,
-  MiB,
-  roundsOr,
-  runIfMain,
-  type Side,
-  secondsSince,
-  serveSide,
-  sized,
-} from './common';
+import { firstValueFrom } from 'rxjs';
+import { MiB, secondsSince, sidesFigure, sized } from './common';
+import { closed, closeRaw, closeRxServer, connectRaw, connectRx, listenRaw, startRxServer } from './servers';
 
 const MESSAGES = sized(2_000_000, 200_000);
 const MESSAGE = Buffer.from('0123456789abcde\n');
@@ -55,37 +44,34 @@ function counted(expected: number) {
 
 async function viaRx(count: number): Promise<number> {
   const peer = counted(count * MESSAGE.length);
-  const server = await firstValueFrom(
-    Server.create(
-      onPortChosenByOs,
-      (_address, reader) =>
-        new Promise<void>((resolve) =>
-          reader.subscribe({
-            next: (chunk) => peer.add(chunk.length),
-            error: (error) => {
-              peer.fail(error);
-              resolve();
-            },
-            complete: () => {
-              peer.end();
-              resolve();
-            },
-          }),
-        ),
-    ),
+  const server = await startRxServer(
+    (_address, reader) =>
+      new Promise<void>((resolve) =>
+        reader.subscribe({
+          next: (chunk) => peer.add(chunk.length),
+          error: (error) => {
+            peer.fail(error);
+            resolve();
+          },
+          complete: () => {
+            peer.end();
+            resolve();
+          },
+        }),
+      ),
   );
-  const connection = await firstValueFrom(connect(toHostAndPort('127.0.0.1', server.listeningOn)));
+  const connection = await connectRx(server);
   const { writer } = connection;
   const start = process.hrtime.bigint();
   for (let i = 0; i < count; i++) {
     writer.write(MESSAGE);
     if (writer.bytesToWrite >= QUEUED_LIMIT) await firstValueFrom(writer.flushed());
   }
-  const closed = lastValueFrom(connection.close(), { defaultValue: undefined });
+  const closing = closed(connection.close());
   await peer.done;
   const seconds = secondsSince(start);
-  await closed;
-  await lastValueFrom(server.close({ closeExistingConnections: true }), { defaultValue: undefined });
+  await closing;
+  await closeRxServer(server);
   return count / seconds;
 }
 
@@ -96,12 +82,8 @@ async function viaRaw(count: number): Promise<number> {
     socket.on('end', () => peer.end());
     socket.on('error', (error) => peer.fail(error));
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const socket = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1' });
-  socket.setNoDelay(true);
+  const socket = await connectRaw(await listenRaw(server));
   socket.on('error', (error) => peer.fail(error));
-  await once(socket, 'connect');
   const start = process.hrtime.bigint();
   for (let i = 0; i < count; i++) {
     if (!socket.write(MESSAGE)) await once(socket, 'drain');
@@ -110,22 +92,17 @@ async function viaRaw(count: number): Promise<number> {
   await peer.done;
   const seconds = secondsSince(start);
   socket.destroy();
-  await new Promise((resolve) => server.close(resolve));
+  await closeRaw(server);
   return count / seconds;
 }
 
-function run(side: Side, count: number): Promise<number> {
-  return side === 'rx' ? viaRx(count) : viaRaw(count);
-}
-
-export async function main(): Promise<FigureResult[]> {
-  console.log(`small writes: ${MESSAGES} writes of 16 bytes then close, messages/s at the peer`);
-  const samples = await alternateSides(__filename, roundsOr(5), MESSAGES, MESSAGES / 10);
-  return [
-    conclude('small writes', 'messages/s', samples, { ratio: 8, higherIsBetter: true }, [
-      `${MESSAGES} x 16-byte writer.write vs one socket.write per message (waiting for 'drain')`,
-    ]),
-  ];
-}
-
-if (!serveSide(module, run)) runIfMain(module, main);
+export const main = sidesFigure(module, {
+  heading: `small writes: ${MESSAGES} writes of 16 bytes then close, messages/s at the peer`,
+  figure: 'small writes',
+  unit: 'messages/s',
+  size: MESSAGES,
+  warmUpSize: MESSAGES / 10,
+  target: { ratio: 8, higherIsBetter: true },
+  note: `${MESSAGES} x 16-byte writer.write vs one socket.write per message (waiting for 'drain')`,
+  sides: { rx: viaRx, raw: viaRaw },
+});
