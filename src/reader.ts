@@ -7,6 +7,7 @@ import {
   ExactDecoder,
   type FrameDecoder,
   type ShortRead,
+  Utf8LineDecoder,
 } from './internal/frame-decoder';
 import type { Writer } from './writer';
 
@@ -58,18 +59,11 @@ interface Consumer {
   readonly direct: boolean;
 }
 
-const NEWLINE = Buffer.from('\n');
 /**
  * The queue of a reader that has had nothing to keep yet, shared and always empty: many idle
  * connections need no queue each. Reading from an empty queue changes nothing in it.
  */
 const NO_BYTES = new ByteQueue();
-/** How `readLine` and `lines` cut lines (shared: a decoder only reads its options). */
-const LINE_OPTIONS = {
-  keepDelimiter: false,
-  maxFrameLength: Number.POSITIVE_INFINITY,
-  stripCarriageReturn: true,
-} as const;
 /** A chunk decoder: each frame is whatever arrived next, uncopied. */
 const CHUNKS: FrameDecoder<Buffer> = { decode: (queue) => queue.shift(), finish: () => undefined };
 
@@ -141,7 +135,7 @@ export class Reader extends Observable<Buffer> {
    * before it, and returns an unterminated last line as it is; `EOF` at end of stream.
    */
   readLine(): Observable<string | EOF> {
-    return this.pull(new DelimiterDecoder(NEWLINE, LINE_OPTIONS), toUtf8);
+    return this.pull(new Utf8LineDecoder());
   }
 
   /**
@@ -181,7 +175,7 @@ export class Reader extends Observable<Buffer> {
   /** Every remaining line, as UTF-8 strings (see {@link Reader.readLine}); completes at end of stream. */
   lines(): Observable<string> {
     return new Observable<string>((subscriber) =>
-      this.attach(new Pull(this, new DelimiterDecoder(NEWLINE, LINE_OPTIONS), subscriber, false, toUtf8)),
+      this.attach(new Pull(this, new Utf8LineDecoder(), subscriber, false, undefined)),
     );
   }
 
@@ -503,8 +497,4 @@ class Pull<F, T> implements Consumer {
   unsubscribe(): void {
     this.reader.detach(this);
   }
-}
-
-function toUtf8(frame: Buffer): string {
-  return frame.toString('utf8');
 }

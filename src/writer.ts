@@ -449,6 +449,8 @@ export class Writer implements Observer<string | Uint8Array> {
 
 /** Writers whose end-of-tick flush is due, when that flush is a plain microtask. */
 let dueFlushes: Writer[] = [];
+/** The array of the previous flush, emptied, to be the next `dueFlushes`: no array per flush. */
+let spareFlushes: Writer[] = [];
 
 /**
  * Flushes `writer` at the end of the tick, in one microtask shared by every writer due then.
@@ -462,7 +464,8 @@ function flushAtEndOfTick(writer: Writer): void {
 
 function flushDue(): void {
   const due = dueFlushes;
-  dueFlushes = [];
+  // Writers made due by these flushes go to the next microtask's list.
+  dueFlushes = spareFlushes;
   for (let i = 0; i < due.length; i++) {
     try {
       due[i].scheduledFlush();
@@ -473,6 +476,8 @@ function flushDue(): void {
       });
     }
   }
+  due.length = 0;
+  spareFlushes = due;
 }
 
 // Scheduler tasks get the writer as their state, so that a writer needs no closure of its own.

@@ -69,6 +69,21 @@ describe('ByteQueue', () => {
     });
   });
 
+  describe('takeUtf8', () => {
+    it('decodes bytes inside one chunk, and a character split across chunks', () => {
+      const euro = Buffer.from('€'); // 3 bytes
+      const queue = new ByteQueue();
+      queue.push(Buffer.concat([Buffer.from('ab'), euro.subarray(0, 1)]));
+      queue.push(Buffer.concat([euro.subarray(1), Buffer.from('cd')]));
+      expect(queue.takeUtf8(0)).toBe('');
+      expect(queue.takeUtf8(1)).toBe('a');
+      expect(queue.takeUtf8(4)).toBe('b€');
+      expect(queue.length).toBe(2);
+      expect(queue.takeUtf8(2)).toBe('cd');
+      expect(queue.length).toBe(0);
+    });
+  });
+
   describe('shift', () => {
     it('returns the rest of the first chunk, then undefined when empty', () => {
       const queue = queueOf('abc', 'de');
@@ -226,7 +241,7 @@ describe('ByteQueue', () => {
 
     type Op =
       | { op: 'push'; bytes: Buffer }
-      | { op: 'take' | 'skip' | 'byteAt' | 'indexOf'; n: number; needle: Buffer }
+      | { op: 'take' | 'takeUtf8' | 'skip' | 'byteAt' | 'indexOf'; n: number; needle: Buffer }
       | { op: 'shift' | 'clear' };
 
     const op: fc.Arbitrary<Op> = fc.oneof(
@@ -234,7 +249,13 @@ describe('ByteQueue', () => {
       {
         weight: 4,
         arbitrary: fc.record({
-          op: fc.constantFrom('take' as const, 'skip' as const, 'byteAt' as const, 'indexOf' as const),
+          op: fc.constantFrom(
+            'take' as const,
+            'takeUtf8' as const,
+            'skip' as const,
+            'byteAt' as const,
+            'indexOf' as const,
+          ),
           n: fc.nat({ max: 20 }),
           needle: smallBytes(3),
         }),
@@ -256,6 +277,12 @@ describe('ByteQueue', () => {
               case 'take': {
                 const n = Math.min(step.n, model.length);
                 expect(queue.take(n)).toEqual(model.subarray(0, n));
+                model = model.subarray(n);
+                break;
+              }
+              case 'takeUtf8': {
+                const n = Math.min(step.n, model.length);
+                expect(queue.takeUtf8(n)).toBe(model.subarray(0, n).toString('utf8'));
                 model = model.subarray(n);
                 break;
               }

@@ -7,6 +7,7 @@ import {
   DelimiterDecoder,
   ExactDecoder,
   type FrameDecoder,
+  Utf8LineDecoder,
 } from '../../src/internal/frame-decoder';
 import { LengthPrefixDecoder } from '../../src/internal/length-prefix-decoder';
 import { LineDecoder } from '../../src/internal/line-decoder';
@@ -169,6 +170,28 @@ describe('LengthPrefixDecoder', () => {
     expect(headerOnly).toBeInstanceOf(TruncatedFrameError);
     expect(headerOnly.partial).toEqual(Buffer.of(0, 0));
     expect(headerOnly.expected).toBeUndefined();
+  });
+});
+
+describe('Utf8LineDecoder', () => {
+  it('gives what DelimiterDecoder on \\n with \\r stripped gives, decoded, for any bytes and chunking', () => {
+    fc.assert(
+      fc.property(lineBytes(120), sizes, (bytes, chunkSizes) => {
+        const chunks = cut(bytes, chunkSizes);
+        const expected = drive(
+          new DelimiterDecoder(b('\n'), {
+            maxFrameLength: Number.POSITIVE_INFINITY,
+            keepDelimiter: false,
+            stripCarriageReturn: true,
+          }),
+          chunks,
+        );
+        expect(drive(new Utf8LineDecoder(), chunks)).toEqual({
+          frames: expected.frames.map((frame) => frame.toString('utf8')),
+        });
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 

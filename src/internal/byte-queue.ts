@@ -64,6 +64,17 @@ export class ByteQueue {
     return out;
   }
 
+  /** Removes the first `n` bytes (`n <= length`) as UTF-8 text, with no Buffer view when they lie in one chunk. */
+  takeUtf8(n: number): string {
+    if (n === 0) return '';
+    const first = this.chunks[this.head];
+    const from = this.headOffset;
+    if (n > first.length - from) return this.take(n).toString('utf8');
+    const text = first.toString('utf8', from, from + n);
+    this.skip(n);
+    return text;
+  }
+
   /** Removes and returns every byte held. */
   takeAll(): Buffer {
     return this.take(this.length);
@@ -128,7 +139,8 @@ export class ByteQueue {
           this.memoAbsolute = start + this.removed;
         }
         const first = Math.max(from - start, i === this.head ? this.headOffset : 0);
-        const local = chunk.indexOf(needle, first);
+        // A one-byte needle is searched as a number: memchr, without the Buffer needle's set-up.
+        const local = needle.length === 1 ? chunk.indexOf(needle[0], first) : chunk.indexOf(needle, first);
         if (local !== -1) return start + local;
         if (needle.length > 1 && i + 1 < this.chunks.length) {
           const straddle = this.straddling(needle, i, first);
@@ -182,7 +194,9 @@ export class ByteQueue {
     this.head++;
     // Compact occasionally so that the array does not grow for ever on a long-lived stream.
     if (this.head === this.chunks.length) {
-      this.chunks.length = 0;
+      // pop() for the usual single chunk: setting `length` is a runtime call.
+      if (this.head === 1) this.chunks.pop();
+      else this.chunks.length = 0;
       this.head = 0;
       this.memoChunk = -1;
     } else if (this.head >= 1024 && this.head * 2 >= this.chunks.length) {

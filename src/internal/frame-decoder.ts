@@ -34,9 +34,9 @@ const CR = 0x0d;
 
 /**
  * Frames ended by a delimiter; the tail after the last delimiter is the last frame at end of stream
- * (Async's `read_line` and `read_until` semantics).
+ * (Async's `read_line` and `read_until` semantics). Subclasses say how a frame's bytes are taken.
  */
-export class DelimiterDecoder implements FrameDecoder<Buffer> {
+abstract class Delimited<T> implements FrameDecoder<T> {
   /** Position from which the next search starts: everything before it holds no delimiter. */
   private searched = 0;
 
@@ -45,7 +45,10 @@ export class DelimiterDecoder implements FrameDecoder<Buffer> {
     private readonly options: DelimiterDecoderOptions,
   ) {}
 
-  decode(queue: ByteQueue): Buffer | undefined {
+  /** Removes the first `n` bytes of `queue` as a frame. */
+  protected abstract cut(queue: ByteQueue, n: number): T;
+
+  decode(queue: ByteQueue): T | undefined {
     const { delimiter } = this;
     const { maxFrameLength, stripCarriageReturn, keepDelimiter } = this.options;
     const at = queue.indexOf(delimiter, this.searched);
@@ -60,19 +63,48 @@ export class DelimiterDecoder implements FrameDecoder<Buffer> {
     let end = at;
     if (stripCarriageReturn && at > 0 && queue.byteAt(at - 1) === CR) end--;
     if (end > maxFrameLength) throw new FrameTooLongError(maxFrameLength, end);
-    if (keepDelimiter) return queue.take(at + delimiter.length);
-    const frame = queue.take(end);
+    if (keepDelimiter) return this.cut(queue, at + delimiter.length);
+    const frame = this.cut(queue, end);
     queue.skip(at - end + delimiter.length);
     return frame;
   }
 
-  finish(queue: ByteQueue): Buffer | undefined {
+  finish(queue: ByteQueue): T | undefined {
     this.searched = 0;
     if (queue.length === 0) return undefined;
     if (queue.length > this.options.maxFrameLength) {
       throw new FrameTooLongError(this.options.maxFrameLength, queue.length);
     }
-    return queue.takeAll();
+    return this.cut(queue, queue.length);
+  }
+}
+
+/** Frames ended by a delimiter, as bytes (`readUntil`, `splitOn`). */
+export class DelimiterDecoder extends Delimited<Buffer> {
+  protected cut(queue: ByteQueue, n: number): Buffer {
+    return queue.take(n);
+  }
+}
+
+const NEWLINE = Buffer.from('\n');
+const LINE_OPTIONS: DelimiterDecoderOptions = {
+  keepDelimiter: false,
+  maxFrameLength: Number.POSITIVE_INFINITY,
+  stripCarriageReturn: true,
+};
+
+/**
+ * Lines ended by `\n` (one `\r` before it stripped) as UTF-8 strings, for the Reader's `readLine`
+ * and `lines`: each line is decoded straight from the chunk holding it, with no Buffer made for
+ * it, which is a good part of the cost of a short line.
+ */
+export class Utf8LineDecoder extends Delimited<string> {
+  constructor() {
+    super(NEWLINE, LINE_OPTIONS);
+  }
+
+  protected cut(queue: ByteQueue, n: number): string {
+    return queue.takeUtf8(n);
   }
 }
 
