@@ -46,6 +46,25 @@ describe('Writer', () => {
     expect((await received).length).toBe(160_000);
   });
 
+  it('flushes what is written in answer to received bytes in one system call, before the event returns', async () => {
+    p = await pair();
+    const { connection, peer } = p;
+    const write = jest.spyOn(connection.socket.nodeSocket, 'write');
+    const seenByNextTick: number[] = [];
+    const reading = connection.reader.subscribe((chunk) => {
+      connection.writer.write('answer to ');
+      connection.writer.write(chunk);
+      // A nextTick queued here runs before any microtask: the flush must not need one.
+      process.nextTick(() => seenByNextTick.push(write.mock.calls.length));
+    });
+    const answer = once(peer, 'data');
+    peer.write('ping');
+    expect(((await answer) as Buffer[])[0].toString()).toBe('answer to ping');
+    reading.unsubscribe();
+    expect(seenByNextTick).toEqual([1]);
+    expect(write).toHaveBeenCalledTimes(1);
+  });
+
   it('passes large writes through uncopied, and copies small ones so the caller may reuse them', async () => {
     p = await pair();
     const received = collect(p.peer);
