@@ -62,7 +62,8 @@ export interface FigureResult {
   ratio: number;
   /** The target as text, e.g. `>= 0.95x`. */
   target: string;
-  met: boolean;
+  /** Whether the target is met; `null` for a figure shown for reference, with no target. */
+  met: boolean | null;
   /** Spread of the rx-tcp and the raw samples, (max - min) / median. */
   noise: { rx: number; raw: number };
   rounds: number;
@@ -155,7 +156,8 @@ export function serveSide(module: NodeModule, measure: Measure): boolean {
 /** A target on the ratio rx/raw (a floor or a ceiling), or on the rx-tcp samples themselves. */
 export type Target =
   | { ratio: number; higherIsBetter: boolean }
-  | { text: string; met: (rxSamples: number[]) => boolean };
+  | { text: string; met: (rxSamples: number[]) => boolean }
+  | { reference: true };
 
 /**
  * Turns the samples into a result and prints it: both medians, the ratio, the spread of each side,
@@ -172,14 +174,17 @@ export function conclude(
   const rx = median(samples.rx);
   const raw = median(samples.raw);
   const ratio = rx / raw;
-  let met: boolean;
+  let met: boolean | null;
   let text: string;
   if ('ratio' in target) {
     met = target.higherIsBetter ? ratio >= target.ratio : ratio <= target.ratio;
     text = `${target.higherIsBetter ? '>=' : '<='} ${target.ratio}x`;
-  } else {
+  } else if ('met' in target) {
     met = target.met(samples.rx);
     text = target.text;
+  } else {
+    met = null;
+    text = 'none (for reference)';
   }
   const result: FigureResult = {
     figure,
@@ -199,7 +204,7 @@ export function conclude(
   console.log(`  raw:    ${raw.toFixed(digits)} ${unit}   (samples ${show(samples.raw)})`);
   const shownRatio = Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : 'n/a';
   console.log(
-    `  ratio:  ${shownRatio}; target ${text}: ${met ? 'met' : 'NOT met'}; ` +
+    `  ratio:  ${shownRatio}; target ${text}${met === null ? '' : met ? ': met' : ': NOT met'}; ` +
       `spread (max-min)/median rx ${pct(result.noise.rx)}, raw ${pct(result.noise.raw)}`,
   );
   for (const note of notes) console.log(`  ${note}`);

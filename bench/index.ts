@@ -15,6 +15,7 @@ import { EXEC_ARGV, type FigureResult, pct, QUICK } from './common';
 const FIGURES = [
   'bulk-echo',
   'ping-pong',
+  'ping-pong-awaited',
   'connect-rate',
   'small-writes',
   'idle-memory',
@@ -89,7 +90,7 @@ export function table(results: FigureResult[]): string {
     const ratio = known(r.ratio) ? `${r.ratio.toFixed(2)}x` : 'n/a';
     lines.push(
       `| ${r.figure} | ${format(r.rx)} ${r.unit} | ${format(r.raw)} ${r.unit} | ${ratio} | ` +
-        `${r.target} | ${r.met ? 'yes' : '**no**'} | ${noise} |`,
+        `${r.target} | ${r.met === null ? '—' : r.met ? 'yes' : '**no**'} | ${noise} |`,
     );
   }
   return lines.join('\n');

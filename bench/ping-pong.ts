@@ -2,42 +2,52 @@
  * Ping-pong: 100 k request/response round trips of a short line on one connection, client and
  * server in this process, one request outstanding at a time.
  *
- * - rx-tcp: both sides loop on `await firstValueFrom(reader.readLine())` and `writer.writeLine`
- *   (the server inside `Server.create`).
+ * Both sides are written the same way on each side of the comparison: driven by the lines they
+ * receive, each answer written from the callback that got the line.
+ * - rx-tcp: `reader.lines()` subscribed on both sides, answering with `writer.writeLine` (the
+ *   server inside `Server.create`).
  * - raw: both sides split 'data' on `\n` by hand (keeping a partial line) and `socket.write` the
  *   answer; no-delay on, as rx-tcp sets it.
  *
- * The figure is round trips per second.
+ * The figure is round trips per second. `bench/ping-pong-awaited.ts` measures the other way to
+ * write the client, a loop awaiting each answer.
  *
  * Run alone with `npm run bench -- ping-pong`; `BENCH_QUICK=1` for 10 k.
  */
 import * as net from 'node:net';
-import { firstValueFrom } from 'rxjs';
-import { EOF, type Reader, type Writer } from '../src';
+import type { Reader, Writer } from '../src';
 import { secondsSince, sidesFigure, sized } from './common';
 import { closed, closeRaw, closeRxServer, connectRaw, connectRx, listenRaw, startRxServer } from './servers';
 
 const ROUND_TRIPS = sized(100_000, 10_000);
-const REQUEST = 'ping';
+export const REQUEST = 'ping';
 
-async function echoLines(reader: Reader, writer: Writer): Promise<void> {
-  for (;;) {
-    const line = await firstValueFrom(reader.readLine());
-    if (line === EOF) return;
-    writer.writeLine(line);
-  }
+/** The rx-tcp server of both ping-pong figures: answers each line with itself, until the client's FIN. */
+export function echoLines(_address: unknown, reader: Reader, writer: Writer): Promise<void> {
+  return new Promise<void>((done, fail) => {
+    reader.lines().subscribe({ next: (line) => writer.writeLine(line), error: fail, complete: done });
+  });
 }
 
 async function viaRx(count: number): Promise<number> {
-  const server = await startRxServer((_address, reader, writer) => echoLines(reader, writer));
+  const server = await startRxServer(echoLines);
   const connection = await connectRx(server);
   const { reader, writer } = connection;
   const start = process.hrtime.bigint();
-  for (let i = 0; i < count; i++) {
+  await new Promise<void>((resolve, reject) => {
+    let done = 0;
+    const answers = reader.lines().subscribe({
+      next: (line) => {
+        if (line !== REQUEST) reject(new Error(`rx-tcp: round trip ${done} answered ${line}`));
+        if (++done === count) {
+          answers.unsubscribe();
+          resolve();
+        } else writer.writeLine(REQUEST);
+      },
+      error: reject,
+    });
     writer.writeLine(REQUEST);
-    const answer = await firstValueFrom(reader.readLine());
-    if (answer !== REQUEST) throw new Error(`rx-tcp: round trip ${i} answered ${String(answer)}`);
-  }
+  });
   const seconds = secondsSince(start);
   await closed(connection.close());
   await closeRxServer(server);
@@ -45,7 +55,7 @@ async function viaRx(count: number): Promise<number> {
 }
 
 /** Calls `onLine` with every `\n`-terminated line of `socket`, as a raw program would. */
-function onLines(socket: net.Socket, onLine: (line: string) => void): void {
+export function onLines(socket: net.Socket, onLine: (line: string) => void): void {
   let partial = '';
   socket.setEncoding('utf8');
   socket.on('data', (text: string) => {
@@ -60,11 +70,16 @@ function onLines(socket: net.Socket, onLine: (line: string) => void): void {
   });
 }
 
-async function viaRaw(count: number): Promise<number> {
-  const server = net.createServer({ noDelay: true }, (socket) => {
+/** The raw server of both ping-pong figures: answers each line with itself. */
+export function rawEchoLines(): net.Server {
+  return net.createServer({ noDelay: true }, (socket) => {
     socket.on('error', () => {});
     onLines(socket, (line) => socket.write(`${line}\n`));
   });
+}
+
+async function viaRaw(count: number): Promise<number> {
+  const server = rawEchoLines();
   const socket = await connectRaw(await listenRaw(server));
   const start = process.hrtime.bigint();
   await new Promise<void>((resolve, reject) => {
@@ -90,6 +105,6 @@ export const main = sidesFigure(module, {
   size: ROUND_TRIPS,
   warmUpSize: ROUND_TRIPS / 5,
   target: { ratio: 0.9, higherIsBetter: true },
-  note: `${ROUND_TRIPS} round trips; readLine + writeLine on both sides vs hand-split 'data' + socket.write`,
+  note: `${ROUND_TRIPS} round trips; lines() + writeLine on both sides vs hand-split 'data' + socket.write`,
   sides: { rx: viaRx, raw: viaRaw },
 });

@@ -94,3 +94,34 @@ describe('Writer buffer handed over without copies', () => {
     expect(crypto.createHash('sha256').update(data).digest('hex')).toBe(expected.digest('hex'));
   });
 });
+
+describe('Writer: a lone short string per tick goes out as the string itself', () => {
+  let p: ClientAndPeer;
+  afterEach(() => p?.close());
+
+  it('writes it uncopied, counting its UTF-8 bytes, and copies it into the buffer when more follows', async () => {
+    p = await clientAndPeer();
+    const received = collect(p.peer);
+    const { writer } = p.connection;
+    const write = jest.spyOn(p.connection.socket.nodeSocket, 'write');
+    writer.writeLine('héllo'); // alone in its tick
+    expect(writer.bytesToWrite).toBe(7);
+    await firstValueFrom(writer.flushed());
+    expect(write.mock.calls.map((call) => call[0])).toEqual(['héllo\n']);
+    // Then a string followed by more in the same tick: one buffer, in order.
+    writer.write('a€');
+    writer.write(Uint8Array.of(0x62));
+    writer.write('c');
+    expect(writer.bytesToWrite).toBe(6);
+    await firstValueFrom(writer.flushed());
+    expect(write).toHaveBeenCalledTimes(2);
+    expect(Buffer.from(write.mock.calls[1][0] as Uint8Array).toString()).toBe('a€bc');
+    // A string first, then a write large enough to pass through: the string goes first.
+    const large = Buffer.alloc(32 * 1024, 'x');
+    writer.write('d');
+    writer.write(large);
+    await lastValueFrom(writer.close());
+    expect((await received).toString()).toBe(`héllo\na€bcd${large.toString()}`);
+    expect(writer.bytesWritten).toBe(7 + 6 + 1 + large.length);
+  });
+});

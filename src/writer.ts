@@ -96,6 +96,12 @@ export class Writer implements Observer<string | Uint8Array> {
   /** Where in `buffer` the bytes not handed over yet begin; `buffered` of them follow. */
   private bufferStart = 0;
   private buffered = 0;
+  /**
+   * A short string written when nothing else waited, kept as it is (its bytes are the `buffered`
+   * ones): a lone message per tick, a request/response protocol's usual case, then goes to the
+   * socket as a string, with no copy into the buffer and no view of it made for the flush.
+   */
+  private pending: string | undefined;
   /** Bytes handed to the transport so far. */
   private handed = 0;
   private flushScheduled = false;
@@ -270,6 +276,15 @@ export class Writer implements Observer<string | Uint8Array> {
   private writeString(text: string): void {
     // 3 bytes per UTF-16 unit bound the UTF-8 length without measuring it first.
     const bound = text.length * 3;
+    if (this.buffered === 0 && bound < LARGE_WRITE) {
+      const n = Buffer.byteLength(text);
+      this.pending = text;
+      this.buffered = n;
+      this.bytesWritten += n;
+      this.scheduleFlush();
+      return;
+    }
+    if (this.pending !== undefined) this.copyPending();
     if (bound > this.room()) {
       if (bound >= LARGE_WRITE) {
         this.writeBytes(Buffer.from(text, 'utf8'));
@@ -289,9 +304,10 @@ export class Writer implements Observer<string | Uint8Array> {
     if (n >= LARGE_WRITE) {
       this.flushNow();
       this.bytesWritten += n;
-      this.hand(bytes);
+      this.hand(bytes, n);
       return;
     }
+    if (this.pending !== undefined) this.copyPending();
     if (n > this.room()) this.makeRoom(n);
     const buffer = this.buffer ?? this.freshBuffer();
     buffer.set(bytes, this.bufferStart + this.buffered);
@@ -311,6 +327,17 @@ export class Writer implements Observer<string | Uint8Array> {
   scheduledFlush(): void {
     this.flushScheduled = false;
     this.flushNow();
+  }
+
+  /** A second write in the tick: the pending string goes into the buffer, the second after it. */
+  private copyPending(): void {
+    const text = this.pending!;
+    const n = this.buffered;
+    this.pending = undefined;
+    this.buffered = 0;
+    if (n > this.room()) this.makeRoom(n);
+    (this.buffer ?? this.freshBuffer()).write(text, this.bufferStart);
+    this.buffered = n;
   }
 
   /** Bytes that still fit in the buffer (a whole one when there is none yet). */
@@ -338,23 +365,33 @@ export class Writer implements Observer<string | Uint8Array> {
   private flushNow(): void {
     const n = this.buffered;
     if (n === 0) return;
+    if (this.pending !== undefined) {
+      const text = this.pending;
+      this.pending = undefined;
+      this.buffered = 0;
+      this.hand(text, n);
+      return;
+    }
     const buffer = this.buffer!;
     const start = this.bufferStart;
     const chunk = buffer.subarray(start, start + n);
     this.buffered = 0;
     this.bufferStart = start + n;
     if (buffer.length - this.bufferStart < MIN_ROOM) this.buffer = undefined;
-    this.hand(chunk);
+    this.hand(chunk, n);
   }
 
-  private hand(chunk: Uint8Array): void {
-    this.handed += chunk.byteLength;
+  /** Gives `n` bytes (`chunk`, or a string's UTF-8) to the transport. */
+  private hand(chunk: Uint8Array | string, n: number): void {
+    this.handed += n;
     // Made on the first write only: a connection that never writes does not pay for it.
     this.afterWrite ??= (error?: Error | null) => this.written(error);
     this.transport.write(chunk, this.afterWrite);
     if (this.transport.writableLength > 0 && this.bufferAgeLimit !== 'unlimited') {
       this.waiting ??= [];
-      this.waiting.push({ chunk, end: this.handed, at: this.scheduler.now() });
+      // Kept to quote the first bytes in a BufferAgeLimitError: as bytes, to count them.
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      this.waiting.push({ chunk: bytes, end: this.handed, at: this.scheduler.now() });
       this.ageCheck ??= this.scheduler.schedule(checkAgeTask, this.bufferAgeLimit, this);
     }
   }
@@ -442,6 +479,7 @@ export class Writer implements Observer<string | Uint8Array> {
   }
 
   private dropBuffer(): void {
+    this.pending = undefined;
     this.buffered = 0;
     this.bufferStart = 0;
     this.buffer = undefined;

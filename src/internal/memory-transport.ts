@@ -92,7 +92,8 @@ class MemoryEnd implements Transport {
     return this.outgoing.queued;
   }
 
-  write(chunk: Uint8Array, done: Done): void {
+  write(data: Uint8Array | string, done: Done): void {
+    const chunk = typeof data === 'string' ? Buffer.from(data) : data;
     if (this.closed) {
       this.link.defer(() => done(destroyedError('write')));
       return;

@@ -63,7 +63,7 @@ class SocketTransport implements Transport {
     return this.socket.writableLength;
   }
 
-  write(chunk: Uint8Array, done: (error?: Error | null) => void): void {
+  write(chunk: Uint8Array | string, done: (error?: Error | null) => void): void {
     const { socket } = this;
     if (!this.plain || socket.writableLength > 0 || socket.destroyed) {
       socket.write(chunk, done);

@@ -6,8 +6,8 @@
 export interface Transport {
   /** Bytes handed to `write` that have not reached the operating system (or the peer) yet. */
   readonly writableLength: number;
-  /** Queues `chunk`; `done` runs, in order, once it reached the OS or failed. */
-  write(chunk: Uint8Array, done: (error?: Error | null) => void): void;
+  /** Queues `chunk` (a string as UTF-8); `done` runs, in order, once it reached the OS or failed. */
+  write(chunk: Uint8Array | string, done: (error?: Error | null) => void): void;
   /** Sends FIN after every queued chunk; `done` runs once it is sent, or with the error if it cannot be. */
   end(done: (error?: Error | null) => void): void;
   /** Stops delivering data (and, for a socket, reading it: the peer then feels the pushback). */
