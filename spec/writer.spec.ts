@@ -1,7 +1,7 @@
 import * as crypto from 'node:crypto';
 import type * as net from 'node:net';
 import { BufferAgeLimitError, type Connection, ConsumerLeftError, WriterClosedError } from 'rx-tcp';
-import { from, lastValueFrom } from 'rxjs';
+import { asyncScheduler, from, lastValueFrom } from 'rxjs';
 import { type ClientAndPeer, clientAndPeer } from './helpers/client-and-peer';
 import { collect, once } from './helpers/net';
 
@@ -134,6 +134,28 @@ describe('Writer', () => {
     expect(writer.isClosed).toBe(true);
     expect(() => writer.write('late')).toThrow(WriterClosedError);
     expect(() => writer.close({ forceCloseAfter: -1 })).toThrow(/forceCloseAfter .* got -1/);
+  });
+
+  it('arms the force-close timer only when bytes wait for the peer', async () => {
+    const schedule = jest.spyOn(asyncScheduler, 'schedule');
+    const forceCloseTimers = () => schedule.mock.calls.filter((call) => call[1] === 12_345).length;
+    try {
+      p = await pair();
+      await lastValueFrom(p.connection.writer.close({ forceCloseAfter: 12_345 }));
+      expect(forceCloseTimers()).toBe(0); // nothing queued: the FIN cannot wait for the peer
+      const other = await pair();
+      try {
+        backUp(other.connection, other.peer);
+        const closing = lastValueFrom(other.connection.writer.close({ forceCloseAfter: 12_345 }));
+        expect(forceCloseTimers()).toBe(1);
+        other.peer.resume();
+        await closing;
+      } finally {
+        await other.close();
+      }
+    } finally {
+      schedule.mockRestore();
+    }
   });
 
   it('force-closes after forceCloseAfter when the peer does not take the bytes', async () => {

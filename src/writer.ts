@@ -237,7 +237,9 @@ export class Writer implements Observer<string | Uint8Array> {
           if (error) this.transportFailed(error);
           this.finishClose();
         });
-        if (forceCloseAfter !== 'never' && this.state === 'closing') {
+        // With nothing queued on a plain socket the FIN cannot wait for the peer: no timer, which
+        // is a timer less per connection closed.
+        if (forceCloseAfter !== 'never' && this.state === 'closing' && !this.transport.endCannotStall()) {
           this.forceClose = this.scheduler.schedule(() => {
             this.forceClose = undefined;
             if (this.state !== 'closing') return;

@@ -115,6 +115,11 @@ class MemoryEnd implements Transport {
     this.link.kick();
   }
 
+  /** Always false: the force-close timer stays, as virtual-time tests of it expect. */
+  endCannotStall(): boolean {
+    return false;
+  }
+
   end(done: Done): void {
     if (this.closed) {
       this.link.defer(() => done(this.finSent ? null : destroyedError('end')));

@@ -85,6 +85,10 @@ class SocketTransport implements Transport {
     this.socket.end(done);
   }
 
+  endCannotStall(): boolean {
+    return this.plain && this.socket.writableLength === 0;
+  }
+
   pause(): void {
     this.socket.pause();
   }

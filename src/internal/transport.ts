@@ -10,6 +10,11 @@ export interface Transport {
   write(chunk: Uint8Array | string, done: (error?: Error | null) => void): void;
   /** Sends FIN after every queued chunk; `done` runs once it is sent, or with the error if it cannot be. */
   end(done: (error?: Error | null) => void): void;
+  /**
+   * True when an `end()` made now cannot be held up by the peer: nothing is queued, and nothing
+   * else has to be written before the FIN (TLS has its close_notify to write).
+   */
+  endCannotStall(): boolean;
   /** Stops delivering data (and, for a socket, reading it: the peer then feels the pushback). */
   pause(): void;
   resume(): void;
