@@ -58,8 +58,7 @@ async function serverRole(side: Side): Promise<void> {
       socket.on('close', () => count--);
       echoBack(socket);
     });
-    // On every interface, as `onPortChosenByOs`.
-    const port = await listenRaw(server, { backlog: 511 });
+    const port = await listenRaw(server, { host: '127.0.0.1', backlog: 511 });
     open = () => count;
     process.send!({ type: 'listening', port });
   }

@@ -13,22 +13,32 @@ import {
   connect,
   type Handler,
   type InetAddress,
-  onPortChosenByOs,
   Server,
   type ServerOptions,
   toHostAndPort,
+  WhereToListen,
 } from '../src';
 import { KiB, secondsSince } from './common';
 
 /** An rx-tcp server on a port the OS picked. */
 export type RxServer = Server<InetAddress, number>;
 
-/** `Server.create(onPortChosenByOs, handler, options)`, once it listens. */
+/**
+ * A port the OS picks on 127.0.0.1, where the raw servers listen too: `onPortChosenByOs` binds
+ * `::`, and a dual-stack socket takes IPv4 connections on a slightly longer path in the kernel.
+ */
+export const onLoopbackPortChosenByOs = WhereToListen.create({
+  socketType: 'inet',
+  address: { family: 'inet', host: '127.0.0.1', port: 0 },
+  listeningOn: (bound) => bound.port,
+});
+
+/** `Server.create` on a port the OS picks on 127.0.0.1, once it listens. */
 export function startRxServer(
   handler: Handler<InetAddress>,
   options?: ServerOptions<InetAddress>,
 ): Promise<RxServer> {
-  return firstValueFrom(Server.create(onPortChosenByOs, handler, options));
+  return firstValueFrom(Server.create(onLoopbackPortChosenByOs, handler, options));
 }
 
 /** An rx-tcp connection to `server` on 127.0.0.1, once connected. */

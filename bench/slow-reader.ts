@@ -94,7 +94,7 @@ async function receiverRole(side: Side, mode: Mode): Promise<void> {
         socket.resume();
       });
     });
-    port = await listenRaw(server, {}); // on every interface, as `onPortChosenByOs`
+    port = await listenRaw(server);
   }
   process.on('message', async (message: { type: string }) => {
     if (message.type === 'read') {
