@@ -48,6 +48,7 @@ export const main = sidesFigure(module, {
   figure: 'bulk echo',
   unit: 'MB/s',
   size: TOTAL,
+  rounds: 7, // more than the default: runs of a few seconds each, on a machine that drifts
   warmUpSize: TOTAL / 8,
   target: { ratio: 0.95, higherIsBetter: true },
   note: `${TOTAL / MiB} MiB through Server.create + reader.transfer(writer) vs socket.pipe(socket)`,

@@ -243,6 +243,8 @@ export interface SidesFigure {
   size: number;
   /** The workload of the unmeasured warm-up run of each side. */
   warmUpSize: number;
+  /** Alternating rounds (`BENCH_ROUNDS` overrides it). Default 5. */
+  rounds?: number;
   target: Target;
   /** The note of the result: what exactly each side does. */
   note: string;
@@ -258,7 +260,8 @@ export interface SidesFigure {
 export function sidesFigure(module: NodeModule, figure: SidesFigure): () => Promise<FigureResult[]> {
   const main = async () => {
     console.log(figure.heading);
-    const samples = await alternateSides(module.filename, roundsOr(5), figure.size, figure.warmUpSize);
+    const rounds = roundsOr(figure.rounds ?? 5);
+    const samples = await alternateSides(module.filename, rounds, figure.size, figure.warmUpSize);
     return [conclude(figure.figure, figure.unit, samples, figure.target, [figure.note])];
   };
   if (!serveSide(module, (side, size) => figure.sides[side](size))) runIfMain(module, main);

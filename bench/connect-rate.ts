@@ -58,6 +58,7 @@ export const main = sidesFigure(module, {
   figure: 'connect rate',
   unit: 'connections/s',
   size: CONNECTIONS,
+  rounds: 7, // more than the default: runs of a few seconds each, on a machine that drifts
   warmUpSize: CONNECTIONS / 5,
   target: { ratio: 0.9, higherIsBetter: true },
   note: `${CONNECTIONS} connections; connect + Connection.close() against Server.create vs net.connect + end/destroy`,

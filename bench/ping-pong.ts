@@ -103,6 +103,7 @@ export const main = sidesFigure(module, {
   figure: 'ping-pong',
   unit: 'round trips/s',
   size: ROUND_TRIPS,
+  rounds: 7, // more than the default: runs of a few seconds each, on a machine that drifts
   warmUpSize: ROUND_TRIPS / 5,
   target: { ratio: 0.9, higherIsBetter: true },
   note: `${ROUND_TRIPS} round trips; lines() + writeLine on both sides vs hand-split 'data' + socket.write`,
