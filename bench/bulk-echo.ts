@@ -14,7 +14,7 @@
  * Run alone with `npm run bench -- bulk-echo`; `BENCH_QUICK=1` for 128 MiB.
  */
 import * as net from 'node:net';
-import { MiB, sidesFigure, sized } from './common';
+import { MiB, SECONDS_LONG_ROUNDS, sidesFigure, sized } from './common';
 import {
   closeRaw,
   closeRxServer,
@@ -48,7 +48,7 @@ export const main = sidesFigure(module, {
   figure: 'bulk echo',
   unit: 'MB/s',
   size: TOTAL,
-  rounds: 7, // more than the default: runs of a few seconds each, on a machine that drifts
+  rounds: SECONDS_LONG_ROUNDS,
   warmUpSize: TOTAL / 8,
   target: { ratio: 0.95, higherIsBetter: true },
   note: `${TOTAL / MiB} MiB through Server.create + reader.transfer(writer) vs socket.pipe(socket)`,

@@ -14,6 +14,12 @@ import * as vm from 'node:vm';
 /** `BENCH_QUICK=1`: every size scaled down, fewer rounds; a smoke test, not a measurement. */
 export const QUICK = process.env.BENCH_QUICK === '1';
 
+/**
+ * Rounds of the figures whose runs last a few seconds each (bulk echo, ping-pong, connect rate):
+ * more than the default 5, since this kind of machine drifts by ±20% over tens of seconds.
+ */
+export const SECONDS_LONG_ROUNDS = 7;
+
 /** Rounds per figure: `BENCH_ROUNDS`, else `full` (or 3 with `BENCH_QUICK=1`). */
 export function roundsOr(full: number): number {
   const asked = Number(process.env.BENCH_ROUNDS);

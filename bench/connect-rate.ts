@@ -15,7 +15,7 @@
 import * as net from 'node:net';
 import { firstValueFrom } from 'rxjs';
 import { connect, toHostAndPort } from '../src';
-import { secondsSince, sidesFigure, sized } from './common';
+import { SECONDS_LONG_ROUNDS, secondsSince, sidesFigure, sized } from './common';
 import { closed, closeRaw, listenRaw, startRxServer } from './servers';
 
 const CONNECTIONS = sized(10_000, 2_000);
@@ -58,7 +58,7 @@ export const main = sidesFigure(module, {
   figure: 'connect rate',
   unit: 'connections/s',
   size: CONNECTIONS,
-  rounds: 7, // more than the default: runs of a few seconds each, on a machine that drifts
+  rounds: SECONDS_LONG_ROUNDS,
   warmUpSize: CONNECTIONS / 5,
   target: { ratio: 0.9, higherIsBetter: true },
   note: `${CONNECTIONS} connections; connect + Connection.close() against Server.create vs net.connect + end/destroy`,

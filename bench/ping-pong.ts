@@ -16,7 +16,7 @@
  */
 import * as net from 'node:net';
 import type { Reader, Writer } from '../src';
-import { secondsSince, sidesFigure, sized } from './common';
+import { SECONDS_LONG_ROUNDS, secondsSince, sidesFigure, sized } from './common';
 import { closed, closeRaw, closeRxServer, connectRaw, connectRx, listenRaw, startRxServer } from './servers';
 
 const ROUND_TRIPS = sized(100_000, 10_000);
@@ -103,7 +103,7 @@ export const main = sidesFigure(module, {
   figure: 'ping-pong',
   unit: 'round trips/s',
   size: ROUND_TRIPS,
-  rounds: 7, // more than the default: runs of a few seconds each, on a machine that drifts
+  rounds: SECONDS_LONG_ROUNDS,
   warmUpSize: ROUND_TRIPS / 5,
   target: { ratio: 0.9, higherIsBetter: true },
   note: `${ROUND_TRIPS} round trips; lines() + writeLine on both sides vs hand-split 'data' + socket.write`,
