@@ -5,8 +5,8 @@ import { socketTransport } from '../src/internal/socket-transport';
 import { type ClientAndPeer, clientAndPeer } from './helpers/client-and-peer';
 import { collect, waitFor } from './helpers/net';
 
-// The shortcuts taken for speed and memory (see bench/ and docs/performance.md), each checked to
-// keep the behaviour it replaces.
+// The shortcuts taken for speed and memory (see bench/ and the README's Performance section),
+// each checked to keep the behaviour it replaces.
 
 describe('Outcome (no teardown, one waiter without an array)', () => {
   it('skips a waiter that unsubscribed, and serves the others in order', () => {
