@@ -104,6 +104,7 @@ describe('Writer: a lone short string per tick goes out as the string itself', (
     const received = collect(p.peer);
     const { writer } = p.connection;
     const write = jest.spyOn(p.connection.socket.nodeSocket, 'write');
+    writer.write(''); // nothing: neither pending nor written
     writer.writeLine('héllo'); // alone in its tick
     expect(writer.bytesToWrite).toBe(7);
     await firstValueFrom(writer.flushed());

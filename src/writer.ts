@@ -279,6 +279,7 @@ export class Writer implements Observer<string | Uint8Array> {
   private writeString(text: string): void {
     // 3 bytes per UTF-16 unit bound the UTF-8 length without measuring it first.
     const bound = text.length * 3;
+    if (bound === 0) return;
     if (this.buffered === 0 && bound < LARGE_WRITE) {
       const n = Buffer.byteLength(text);
       this.pending = text;
