@@ -51,6 +51,8 @@ export interface ReaderSource {
 
 /** One consumption at a time: a push subscription, a pull read, `lines()` or `transfer()`. */
 interface Consumer {
+  /** Whom the consumption is for: a consumer that cannot start errors it. */
+  readonly subscriber: Subscriber<never>;
   /** Called whenever bytes were queued or the stream reached a terminal state. */
   pump(): void;
   /** True while the consumer takes whatever arrives (then the socket is never paused for it). */
@@ -195,15 +197,6 @@ export class Reader extends Observable<Buffer> {
     return new TransferObservable(this, writer, f);
   }
 
-  /** @internal Starts `transfer` for `subscriber`; returns its teardown. */
-  startTransfer(transfer: Transfer, subscriber: Subscriber<void>): TeardownLogic {
-    if (!this.claim(subscriber)) return undefined;
-    this.consumer = transfer;
-    transfer.pump();
-    this.regulate();
-    return transfer;
-  }
-
   /** @internal Moves queued chunks into the transfer's writer until the writer must flush first. */
   pumpTransfer(transfer: Transfer): void {
     const { writer, f } = transfer;
@@ -215,12 +208,6 @@ export class Reader extends Observable<Buffer> {
     if (this.consumer === transfer && transfer.waiting === undefined && this.queue.length === 0) {
       this.settle(transfer, transfer.subscriber, undefined);
     }
-  }
-
-  /** @internal The transfer was unsubscribed. */
-  endTransfer(transfer: Transfer): void {
-    transfer.waiting?.unsubscribe();
-    this.release(transfer);
   }
 
   /** Stops `transfer` taking chunks until its writer has flushed. */
@@ -316,7 +303,7 @@ export class Reader extends Observable<Buffer> {
   }
 
   /** @internal Starts `consumer` for its subscriber; returns the teardown (the consumer itself). */
-  attach<F, T>(consumer: Pull<F, T>): TeardownLogic {
+  attach(consumer: Consumer & { unsubscribe(): void }): TeardownLogic {
     if (!this.claim(consumer.subscriber)) return undefined;
     this.consumer = consumer;
     consumer.pump();
@@ -422,7 +409,7 @@ class TransferObservable extends Observable<void> {
   }
 
   protected _subscribe(subscriber: Subscriber<void>): TeardownLogic {
-    return this.reader.startTransfer(new Transfer(this.reader, this.writer, this.f, subscriber), subscriber);
+    return this.reader.attach(new Transfer(this.reader, this.writer, this.f, subscriber));
   }
 }
 
@@ -445,7 +432,8 @@ class Transfer implements Consumer {
   }
 
   unsubscribe(): void {
-    this.reader.endTransfer(this);
+    this.waiting?.unsubscribe();
+    this.reader.detach(this);
   }
 }
 
