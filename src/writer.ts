@@ -190,10 +190,7 @@ export class Writer implements Observer<string | Uint8Array> {
   /** `Observer.error`: aborts: drops what is unflushed and closes the connection at once. */
   error(_reason: unknown): void {
     if (this.finished.settled) return;
-    this.state = 'closed';
-    this.dropBuffer();
-    this.settleClose();
-    this.owner.writerAborted(undefined);
+    this.abort(undefined);
   }
 
   /**
@@ -243,11 +240,7 @@ export class Writer implements Observer<string | Uint8Array> {
         if (forceCloseAfter !== 'never' && this.state === 'closing' && !this.transport.endCannotStall()) {
           this.forceClose = this.scheduler.schedule(() => {
             this.forceClose = undefined;
-            if (this.state !== 'closing') return;
-            this.dropBuffer();
-            this.state = 'closed';
-            this.settleClose();
-            this.owner.writerAborted(undefined);
+            if (this.state === 'closing') this.abort(undefined);
           }, forceCloseAfter);
         }
       }
@@ -441,10 +434,7 @@ export class Writer implements Observer<string | Uint8Array> {
     const first = oldest.chunk.subarray(oldest.chunk.byteLength - unflushedOfOldest);
     const quoted = Buffer.from(first.subarray(0, QUOTED_BYTES));
     this.fail(new BufferAgeLimitError(limit, this.bytesToWrite, quoted));
-    this.dropBuffer();
-    if (this.state === 'open') this.state = 'closed';
-    this.settleClose();
-    this.owner.writerAborted(this.failure);
+    this.abort(this.failure);
   }
 
   /** Counts a write made after the peer left: the code writing has now lost bytes. */
@@ -459,6 +449,14 @@ export class Writer implements Observer<string | Uint8Array> {
     const waiters = this.flushWaiters;
     this.flushWaiters = undefined;
     if (waiters !== undefined) for (const w of waiters) w.outcome.reject(error);
+  }
+
+  /** Gives up at once: drops what is unflushed, and has the connection torn down. */
+  private abort(failure: unknown): void {
+    this.dropBuffer();
+    this.state = 'closed';
+    this.settleClose();
+    this.owner.writerAborted(failure);
   }
 
   private finishClose(): void {
