@@ -177,8 +177,6 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
   private closedOutcome: Outcome | undefined;
   /** `Connection.close()`: its outcome, once called. */
   private closing: Outcome | undefined;
-  /** The writer is done and the reader closed: `closing` waits for the transport to close. */
-  private closingWaits = false;
   /** What the writer finished with (`closeFinished`'s error), if it failed. */
   private writerFailure: unknown;
 
@@ -211,10 +209,10 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
     return this.closing;
   }
 
+  /** `close()` was called and the writer is done: closes the reader; `closing` waits for the transport. */
   private afterWriter(): void {
     this.reader.close();
     if (this.transportClosed) this.settleClosing();
-    else this.closingWaits = true;
   }
 
   private settleClosing(): void {
@@ -284,10 +282,8 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
     this.transportClosed = true;
     this.closedOutcome?.resolve();
     this.monitor?.connectionClosed();
-    if (this.closingWaits) {
-      this.closingWaits = false;
-      this.settleClosing();
-    }
+    // close() was called, the writer is done and the reader closed: the close waited for this.
+    if (this.closing !== undefined && this.writerDone && this.readerDone) this.settleClosing();
   }
 
   /** True while the reader may still deliver bytes (it did not end, fail or close). */
