@@ -43,6 +43,11 @@ export function hostAndPortToString(host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/** @internal An address as Node reports it, an IPv4-mapped IPv6 host reported as IPv4. */
+export function inetAddress(host: string, port: number): InetAddress {
+  return { family: 'inet', host: unmapIPv4(host), port };
+}
+
 /** Reports an IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) as the IPv4 address it is. */
 export function unmapIPv4(host: string): string {
   return host.startsWith('::ffff:') && isIP(host.slice(7)) === 4 ? host.slice(7) : host;

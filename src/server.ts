@@ -12,7 +12,7 @@ import {
   takeUntil,
   throwError,
 } from 'rxjs';
-import { type Address, unmapIPv4 } from './address';
+import { type Address, inetAddress } from './address';
 import {
   type Connection,
   type ConnectionInternals,
@@ -430,7 +430,7 @@ export class Server<A extends Address, L> {
 function peerOf(socket: net.Socket): Address | undefined {
   const host = socket.remoteAddress;
   if (host === undefined) return undefined; // a Unix socket's peer has no address
-  return { family: 'inet', host: unmapIPv4(host), port: socket.remotePort ?? 0 };
+  return inetAddress(host, socket.remotePort ?? 0);
 }
 
 /** What every connection of one server is served with: one object, not six fields per connection. */
@@ -444,9 +444,6 @@ interface Serving<A extends Address> {
   readonly idleTimeout: number | undefined;
   readonly scheduler: SchedulerLike;
 }
-
-/** Never to be called with an error: a writer failure closes one connection, and events report it. */
-const IGNORE_ERROR = { error: () => {} };
 
 /**
  * One connection being served, in one object: the monitor of the connection, the observer of the
@@ -515,8 +512,9 @@ class Served<A extends Address> implements ConnectionMonitor {
     const quiet = scheduler.now() - this.lastActivity;
     if (quiet >= idleTimeout!) {
       this.idle = undefined;
-      // Reads in progress see EOF, so a handler reading the connection ends by itself.
-      this.connection.close({ forceCloseAfter: CLOSE_FORCE_AFTER }).subscribe(IGNORE_ERROR);
+      // Reads in progress see EOF, so a handler reading the connection ends by itself. Hot, like
+      // close() below: a writer failure is reported with the connectionClosed event.
+      this.connection.close({ forceCloseAfter: CLOSE_FORCE_AFTER });
     } else {
       this.idle = action.schedule(this, idleTimeout! - quiet);
     }

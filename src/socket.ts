@@ -1,5 +1,5 @@
 import type { Socket as NodeSocket } from 'node:net';
-import { type Address, type InetAddress, unmapIPv4 } from './address';
+import { type Address, inetAddress } from './address';
 import { checkNumber } from './internal/validate';
 
 /**
@@ -70,7 +70,6 @@ export class Socket<A extends Address = Address> {
 
   private lookUp(host: string | undefined, port: number | undefined): A {
     if (this.family === 'unix') return { family: 'unix', path: '' } as A;
-    const address: InetAddress = { family: 'inet', host: unmapIPv4(host ?? ''), port: port ?? 0 };
-    return address as A;
+    return inetAddress(host ?? '', port ?? 0) as A;
   }
 }

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { Observable } from 'rxjs';
-import { type Address, unmapIPv4 } from '../address';
+import { type Address, inetAddress } from '../address';
 import type { WhereToListen } from '../where-to-listen';
 
 /** How `listenSockets` listens. */
@@ -77,7 +77,7 @@ export function listenSockets<A extends Address>(
         const actual =
           address.family === 'unix' || bound === null || typeof bound === 'string'
             ? address
-            : { family: 'inet', host: unmapIPv4(bound.address), port: bound.port };
+            : inetAddress(bound.address, bound.port);
         options.onListening(listening, actual as A);
       });
     };
