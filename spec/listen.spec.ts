@@ -1,16 +1,21 @@
+import * as path from 'node:path';
+
 import net = require('node:net');
 
 import {
   type Connection,
   type InetAddress,
   listen,
+  onFile,
   onPortChosenByOs,
+  toFile,
   toHostAndPort,
+  type UnixAddress,
   withConnection,
 } from 'rx-tcp';
 import { firstValueFrom, lastValueFrom, mergeMap, type Subscription, take, toArray } from 'rxjs';
 import { once, waitFor } from './helpers/net';
-import { loopback } from './helpers/servers';
+import { loopback, tempDir } from './helpers/servers';
 
 describe('listen', () => {
   let subscription: Subscription | undefined;
@@ -43,6 +48,33 @@ describe('listen', () => {
     server.writer.writeLine('answer');
     await lastValueFrom(server.close());
     expect(await answer).toBe('answer');
+  });
+
+  it('reports the own address of a Unix connection as the path bound, and its peer as unnamed', async () => {
+    const tmp = tempDir();
+    try {
+      const file = path.join(tmp.dir, 'listen.sock');
+      const connections: Connection<UnixAddress>[] = [];
+      let listening = '';
+      subscription = listen(onFile(file), { onListening: (p) => (listening = p) }).subscribe((c) =>
+        connections.push(c),
+      );
+      await waitFor(() => listening === file, 5000, 'listening');
+      const done = lastValueFrom(
+        withConnection(toFile(file), ({ reader }) => reader),
+        { defaultValue: undefined },
+      );
+      await waitFor(() => connections.length === 1, 5000, 'accepted');
+      expect([connections[0].localAddress, connections[0].remoteAddress]).toEqual([
+        { family: 'unix', path: file },
+        { family: 'unix', path: '' },
+      ]);
+      await lastValueFrom(connections[0].close());
+      await done;
+    } finally {
+      subscription?.unsubscribe();
+      tmp.remove();
+    }
   });
 
   it('composes with mergeMap into a server, and unsubscribing closes the listening socket', async () => {

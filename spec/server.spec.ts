@@ -483,6 +483,32 @@ describe('Server on a Unix socket', () => {
     expect(fs.existsSync(file)).toBe(false);
   });
 
+  it('reports the Unix addresses of both ends: the path where bound or connected to, else unnamed', async () => {
+    const file = path.join(tmp.dir, 'addresses.sock');
+    const seen: unknown[] = [];
+    const server = await firstValueFrom(
+      Server.create(onFile(file), (address, reader) => {
+        seen.push(address);
+        return reader;
+      }),
+    );
+    const events: unknown[] = [];
+    server.events.subscribe((event) => {
+      if (event.type === 'accepted') events.push(event.address);
+    });
+    const client = await lastValueFrom(
+      withConnection(toFile(file), (connection) => [[connection.localAddress, connection.remoteAddress]]),
+    );
+    expect(client).toEqual([
+      { family: 'unix', path: '' },
+      { family: 'unix', path: file },
+    ]);
+    await waitFor(() => seen.length === 1);
+    expect(seen).toEqual([{ family: 'unix', path: '' }]);
+    expect(events).toEqual([undefined]); // accepted: a Unix peer has no address to report
+    await lastValueFrom(server.close());
+  });
+
   it('aborts a Unix-socket connection without a TCP reset to send', async () => {
     const file = path.join(tmp.dir, 'abort.sock');
     const server = await firstValueFrom(Server.create(onFile(file), () => NEVER));

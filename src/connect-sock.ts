@@ -243,12 +243,11 @@ class Attempt<A extends Address, T> implements AttemptEvents {
     const connected = this.socket!;
     // tls.connect ignores the noDelay option, unlike net.connect.
     if (tlsOptions !== undefined) connected.setNoDelay(true);
-    const known: { local?: A; remote?: A } | undefined =
+    // A Unix socket's peer is the path connected to (the OS reports none); our end is unnamed, as
+    // Socket says by itself.
+    const known =
       where.family === 'unix'
-        ? {
-            local: { family: 'unix', path: '' } as UnixAddress as A,
-            remote: { family: 'unix', path: where.toString() } as UnixAddress as A,
-          }
+        ? { remote: { family: 'unix', path: where.toString() } as UnixAddress as A }
         : undefined;
     let value: T;
     try {

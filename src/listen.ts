@@ -1,7 +1,7 @@
 import type * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { map, type Observable } from 'rxjs';
-import type { Address, UnixAddress } from './address';
+import type { Address } from './address';
 import {
   Connection,
   type ConnectionInternals,
@@ -81,10 +81,9 @@ export function acceptedConnection<A extends Address>(
   options: ConnectionOptions,
   internals?: ConnectionInternals,
 ): Connection<A> {
-  const known =
-    bound.family === 'unix'
-      ? { local: bound, remote: { family: 'unix', path: '' } as UnixAddress as A }
-      : undefined;
+  // A Unix socket's own path is the one bound (the OS reports none); its peer is unnamed, as
+  // Socket says by itself.
+  const known = bound.family === 'unix' ? { local: bound } : undefined;
   return new Connection(
     new Socket<A>(socket, bound.family, known),
     socketTransport(socket),
