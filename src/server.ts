@@ -2,7 +2,6 @@ import type * as net from 'node:net';
 import type * as tls from 'node:tls';
 import {
   asyncScheduler,
-  from,
   Observable,
   type ObservableInput,
   type SchedulerAction,
@@ -13,13 +12,8 @@ import {
   throwError,
 } from 'rxjs';
 import { type Address, inetAddress } from './address';
-import {
-  type Connection,
-  type ConnectionInternals,
-  type ConnectionMonitor,
-  type ConnectionOptions,
-  checkConnectionOptions,
-} from './connection';
+import { type ConnectionInternals, type ConnectionOptions, checkConnectionOptions } from './connection';
+import { HandlerRun } from './internal/handler-run';
 import { listenSockets } from './internal/listen-sockets';
 import { Outcome } from './internal/outcome';
 import { checkNumber, describe } from './internal/validate';
@@ -446,26 +440,18 @@ interface Serving<A extends Address> {
 }
 
 /**
- * One connection being served, in one object: the monitor of the connection, the observer of the
- * handler, and the idle timer's state. A server may hold ten thousand of these for as long as
- * their peers stay, so closures and subscriptions per connection are what this saves.
+ * One connection being served, in one object: the handler's run (observer of the handler, monitor
+ * of the connection), the idle timer's state, and the server's slot. A server may hold ten
+ * thousand of these for as long as their peers stay, so closures and subscriptions per connection
+ * are what this saves.
  */
-class Served<A extends Address> implements ConnectionMonitor {
-  private connection!: Connection<A>;
-  private address!: A;
-  private handling: Subscription | undefined;
+class Served<A extends Address> extends HandlerRun<A> {
   private idle: Subscription | undefined;
   private lastActivity = 0;
-  /** The handler is done (or stopped): the connection is being closed. */
-  private closing = false;
-  private transportClosed = false;
-  /**
-   * A writer failure (buffer age, bytes lost to a reset) closes this connection only, and is
-   * reported with its `connectionClosed` event rather than as a handler error.
-   */
-  private writerFailure: unknown;
 
-  constructor(private readonly serving: Serving<A>) {}
+  constructor(private readonly serving: Serving<A>) {
+    super();
+  }
 
   start(socket: net.Socket): void {
     const { bound, handler, options, idleTimeout, scheduler } = this.serving;
@@ -475,35 +461,7 @@ class Served<A extends Address> implements ConnectionMonitor {
       internals = { monitor: this, onActivity: () => (this.lastActivity = scheduler.now()) };
       this.idle = scheduler.schedule(checkIdle, idleTimeout, this);
     }
-    const connection = acceptedConnection(socket, bound, options, internals);
-    this.connection = connection;
-    const address = connection.remoteAddress;
-    this.address = address;
-    try {
-      this.handling = from(handler(address, connection.reader, connection.writer)).subscribe(this);
-    } catch (error) {
-      this.error(error);
-    }
-  }
-
-  /** Observer of the handler: values are ignored. */
-  next(): void {}
-
-  /** Observer of the handler: it failed. */
-  error(error: unknown): void {
-    this.serving.server.handlerFailed(this.serving.policy, this.address, error);
-    this.close();
-  }
-
-  /** Observer of the handler: it is done. */
-  complete(): void {
-    this.close();
-  }
-
-  /** Stops the handler and closes the connection (the server closes every connection). */
-  stop(): void {
-    this.handling?.unsubscribe();
-    this.close();
+    this.run(acceptedConnection(socket, bound, options, internals), handler);
   }
 
   /** Closes the idle connection, or looks again when it may have become so. */
@@ -513,42 +471,26 @@ class Served<A extends Address> implements ConnectionMonitor {
     if (quiet >= idleTimeout!) {
       this.idle = undefined;
       // Reads in progress see EOF, so a handler reading the connection ends by itself. Hot, like
-      // close() below: a writer failure is reported with the connectionClosed event.
+      // the close after the handler: a writer failure is reported with the connectionClosed event.
       this.connection.close({ forceCloseAfter: CLOSE_FORCE_AFTER });
     } else {
       this.idle = action.schedule(this, idleTimeout! - quiet);
     }
   }
 
-  private close(): void {
-    if (this.closing) return;
-    this.closing = true;
+  protected failed(error: unknown): void {
+    this.serving.server.handlerFailed(this.serving.policy, this.address, error);
+  }
+
+  protected override close(): void {
     this.idle?.unsubscribe();
     this.idle = undefined;
-    // Hot: closing starts whether or not anybody subscribes; connectionClosed() tells the end.
-    this.connection.close({ forceCloseAfter: CLOSE_FORCE_AFTER });
-    if (this.transportClosed) this.release();
+    super.close();
   }
 
   /** The handler is done and the connection closed: the slot is free. */
-  private release(): void {
+  protected ended(): void {
     this.serving.server.connectionEnded(this, this.address, this.writerFailure);
-  }
-
-  // ConnectionMonitor
-  peerLeft(): void {
-    // A reset peer is gone: release the descriptor now, even while the handler still runs.
-    this.connection.destroy();
-  }
-
-  writerFailed(failure: unknown): void {
-    this.writerFailure = failure;
-  }
-
-  connectionClosed(): void {
-    this.transportClosed = true;
-    // A connection closed under its handler (a reset) keeps its slot until the handler is done.
-    if (this.closing) this.release();
   }
 }
 

@@ -1,9 +1,9 @@
-import { from, Observable, type Subscription } from 'rxjs';
+import { Observable, type Subscriber } from 'rxjs';
 import type { Address } from '../address';
 import type { Connection } from '../connection';
+import { HandlerRun } from '../internal/handler-run';
 import { describe } from '../internal/validate';
 import type { Handler } from '../server';
-import { CLOSE_FORCE_AFTER } from '../with-connection';
 
 /**
  * Runs a `Server.create` handler on one connection, closing it as the server would, so that a
@@ -42,37 +42,42 @@ export function serveConnection<A extends Address>(
     throw new TypeError(`serveConnection: handler must be a function, got ${describe(handler)}`);
   }
   return new Observable<void>((subscriber) => {
-    let closing = false;
-    let running: Subscription | undefined;
-    const close = (failure?: { error: unknown }) => {
-      if (closing) return;
-      closing = true;
-      connection.close({ forceCloseAfter: CLOSE_FORCE_AFTER }).subscribe({
-        error: () => {}, // a writer failure concerns the connection only: it is closed either way
-      });
-      connection.closed.subscribe(() => {
-        if (failure !== undefined) {
-          subscriber.error(failure.error);
-        } else {
-          subscriber.next();
-          subscriber.complete();
-        }
-      });
-    };
-    // A reset peer is gone: release the connection now, even while the handler still runs.
-    const left = connection.writer.consumerLeft.subscribe(() => connection.destroy());
-    try {
-      running = from(handler(connection.remoteAddress, connection.reader, connection.writer)).subscribe({
-        error: (error) => close({ error }),
-        complete: () => close(),
-      });
-    } catch (error) {
-      close({ error });
-    }
+    const run = new ServedConnection<A>(subscriber);
+    // The connection exists already, so the run hears of it through subscriptions, not as its
+    // monitor; a handler test holds one connection, not ten thousand.
+    const left = connection.writer.consumerLeft.subscribe(() => run.peerLeft());
+    const closed = connection.closed.subscribe(() => run.connectionClosed());
+    run.start(connection, handler);
     return () => {
-      running?.unsubscribe();
+      run.stop();
       left.unsubscribe();
-      close();
+      closed.unsubscribe();
     };
   });
+}
+
+/** A handler run whose end is the result of `serveConnection`. */
+class ServedConnection<A extends Address> extends HandlerRun<A> {
+  private failure: { error: unknown } | undefined;
+
+  constructor(private readonly subscriber: Subscriber<void>) {
+    super();
+  }
+
+  start(connection: Connection<A>, handler: Handler<A>): void {
+    this.run(connection, handler);
+  }
+
+  protected failed(error: unknown): void {
+    this.failure = { error };
+  }
+
+  protected ended(): void {
+    if (this.failure !== undefined) {
+      this.subscriber.error(this.failure.error);
+    } else {
+      this.subscriber.next();
+      this.subscriber.complete();
+    }
+  }
 }
