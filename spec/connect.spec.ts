@@ -15,7 +15,8 @@ import {
   toInetAddress,
 } from 'rx-tcp';
 import { firstValueFrom, lastValueFrom, NEVER, Subject, timer, toArray } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
+import type { TestScheduler } from 'rxjs/testing';
+import { testScheduler } from './helpers/marbles';
 import { blackhole, closedPort, listenerCounts, once, rawServer } from './helpers/net';
 
 describe('connect', () => {
@@ -178,7 +179,7 @@ describe('connect', () => {
     const where = () => toHostAndPort('127.0.0.1', 1);
     let scheduler: TestScheduler;
     beforeEach(() => {
-      scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
+      scheduler = testScheduler();
       // The attempt itself is never observed here: the virtual timer decides before any I/O event.
       jest.spyOn(net, 'connect').mockImplementation(() => new net.Socket());
     });

@@ -1,9 +1,5 @@
 import fc from 'fast-check';
 import { from, type OperatorFunction } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
-
-/** A TestScheduler that compares with Jest's deep equality. */
-export const testScheduler = () => new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
 
 /** Runs `operator` over `chunks`, synchronously, and reports what came out. */
 export function run<I, T>(operator: OperatorFunction<I, T>, chunks: I[]) {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { encodeLengthPrefixed, FrameTooLongError } from 'rx-tcp/operators';
 import { from, of } from 'rxjs';
-import { testScheduler } from '../helpers/framing';
+import { testScheduler } from '../helpers/marbles';
 
 describe('encodeLengthPrefixed', () => {
   describe('one frame', () => {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { fixedSize, TruncatedFrameError } from 'rx-tcp/operators';
-import { sizes as chunkSizes, cut, run, testScheduler } from '../helpers/framing';
+import { sizes as chunkSizes, cut, run } from '../helpers/framing';
+import { testScheduler } from '../helpers/marbles';
 
 const sizes = chunkSizes();
 

@@ -6,7 +6,8 @@ import {
   lengthPrefixed,
   TruncatedFrameError,
 } from 'rx-tcp/operators';
-import { sizes as chunkSizes, cut, run, testScheduler } from '../helpers/framing';
+import { sizes as chunkSizes, cut, run } from '../helpers/framing';
+import { testScheduler } from '../helpers/marbles';
 
 const sizes = chunkSizes();
 const format = fc.record({

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { FrameTooLongError, lines } from 'rx-tcp/operators';
 import { Observable, take } from 'rxjs';
-import { cut, oneByOne, run, testScheduler } from '../helpers/framing';
+import { cut, oneByOne, run } from '../helpers/framing';
+import { testScheduler } from '../helpers/marbles';
 
 const b = (text: string): Buffer => Buffer.from(text, 'utf8');
 

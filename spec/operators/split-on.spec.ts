@@ -1,13 +1,7 @@
 import fc from 'fast-check';
 import { FrameTooLongError, splitOn } from 'rx-tcp/operators';
-import {
-  latin1 as b,
-  oneByOne as bytesOneByOne,
-  sizes as chunkSizes,
-  cut,
-  run,
-  testScheduler,
-} from '../helpers/framing';
+import { latin1 as b, oneByOne as bytesOneByOne, sizes as chunkSizes, cut, run } from '../helpers/framing';
+import { testScheduler } from '../helpers/marbles';
 
 const latin1 = (frames: Buffer[]) => frames.map((frame) => frame.toString('latin1'));
 const oneByOne = (text: string) => bytesOneByOne(b(text));

@@ -2,11 +2,7 @@ import * as net from 'node:net';
 import { type UnixAddress, WriterClosedError } from 'rx-tcp';
 import { connectionPair, DEFAULT_WINDOW_SIZE } from 'rx-tcp/testing';
 import { catchError, lastValueFrom, map, type Observable, of, toArray } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
-
-function testScheduler(): TestScheduler {
-  return new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-}
+import { testScheduler } from '../helpers/marbles';
 
 /** Received chunks as strings; an error as its code (or name). */
 function text(source: Observable<Buffer>): Observable<string> {

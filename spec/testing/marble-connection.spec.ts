@@ -1,10 +1,6 @@
 import { marbleConnection } from 'rx-tcp/testing';
 import { catchError, EMPTY, map, type Observable, of, take, timeout } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
-
-function testScheduler(): TestScheduler {
-  return new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-}
+import { testScheduler } from '../helpers/marbles';
 
 /** Values as they are; an error as its code, or else its name. */
 function orError<T>(source: Observable<T>): Observable<T | string> {

@@ -1,6 +1,7 @@
 import { TestScheduler } from 'rxjs/testing';
 import { memoryTransportPair } from '../../src/internal/memory-transport';
 import type { Transport } from '../../src/internal/transport';
+import { testScheduler } from '../helpers/marbles';
 
 // The in-memory transport on its own, driven by a TestScheduler's flush(): what each end's
 // listener sees, in order. (Through Connection, the same is covered by connection-pair.spec.ts,
@@ -14,7 +15,7 @@ interface End {
 }
 
 function setUp(windowSize = 1024): { scheduler: TestScheduler; a: End; b: End } {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
+  const scheduler = testScheduler();
   const [ta, tb] = memoryTransportPair(windowSize, scheduler);
   const end = (transport: Transport): End => {
     const events: string[] = [];

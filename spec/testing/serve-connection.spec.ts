@@ -1,19 +1,7 @@
 import type { InetAddress, Reader, Writer } from 'rx-tcp';
 import { connectionPair, serveConnection } from 'rx-tcp/testing';
-import { catchError, lastValueFrom, map, NEVER, type Observable, of, take, tap, toArray } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
-
-function testScheduler(): TestScheduler {
-  return new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-}
-
-/** 'done' when it completes, else the error's message or code. */
-function outcome(source: Observable<void>): Observable<string> {
-  return source.pipe(
-    map(() => 'done'),
-    catchError((error) => of(`${error.code ?? error.message}`)),
-  );
-}
+import { lastValueFrom, map, NEVER, take, tap, toArray } from 'rxjs';
+import { outcome, testScheduler } from '../helpers/marbles';
 
 describe('serveConnection', () => {
   it('is cold: the handler is called on subscribe, with the peer address, the reader and the writer', () => {

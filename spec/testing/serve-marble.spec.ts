@@ -1,19 +1,7 @@
 import type { Handler, InetAddress, Reader, Writer } from 'rx-tcp';
 import { serveMarble } from 'rx-tcp/testing';
-import { catchError, map, type Observable, of, take, tap } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
-
-function testScheduler(): TestScheduler {
-  return new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-}
-
-/** 'done' when it completes, else the error's code or message. */
-function outcome(source: Observable<void>): Observable<string> {
-  return source.pipe(
-    map(() => 'done'),
-    catchError((error) => of(`${error.code ?? error.message}`)),
-  );
-}
+import { map, take, tap } from 'rxjs';
+import { outcome, testScheduler } from '../helpers/marbles';
 
 /** Greets, answers one line, and hangs up: the server closes the connection when it completes. */
 const greeter = (_address: unknown, reader: Reader, writer: Writer) => {
