@@ -57,7 +57,8 @@ function startExample(workers: number) {
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': at 'exit' the last lines may still wait unread in the pipe.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   /** The first line (already printed or to come) matching `pattern`; rejects if the process exits first. */
   const line = (pattern: RegExp) => {
     const seen = lines.find((l) => pattern.test(l));

@@ -100,12 +100,16 @@ describe('withConnection', () => {
     const error = await lastValueFrom(
       withConnection(
         where(),
-        ({ writer }) => {
-          peers[0]?.pause();
-          const chunk = Buffer.alloc(64 * 1024);
-          for (let i = 0; i < 256; i++) writer.write(chunk);
-          return of('done');
-        },
+        ({ writer }) =>
+          defer(async () => {
+            // The peer must not read: against a reading peer the 16 MiB may flush within the
+            // limit. The client's connect can be reported before the server's accept, so wait for it.
+            await waitFor(() => peers.length === 1, 5000, 'accept');
+            peers[0].pause();
+            const chunk = Buffer.alloc(64 * 1024);
+            for (let i = 0; i < 256; i++) writer.write(chunk);
+            return 'done';
+          }),
         { bufferAgeLimit: 100 },
       ),
     ).catch((e) => e);
