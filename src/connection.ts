@@ -57,6 +57,9 @@ export interface ConnectionMonitor {
   connectionClosed(): void;
 }
 
+/** What a reader closed before the writer was done waits for: nothing (shared, as it is cold). */
+const READER_RELEASED: Observable<void> = of(undefined);
+
 /** The default of `ConnectionOptions.readerBufferSize`. */
 export const DEFAULT_READER_BUFFER_SIZE = 128 * 1024;
 /** The default of `ConnectionOptions.bufferAgeLimit`. */
@@ -233,7 +236,7 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
   readerClosed(): Observable<void> {
     this.readerDone = true;
     this.destroyIfDone();
-    return this.writerDone ? this.closed() : of(undefined);
+    return this.writerDone ? this.closed() : READER_RELEASED;
   }
 
   // WriterOwner

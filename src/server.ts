@@ -20,7 +20,7 @@ import { checkNumber, describe } from './internal/validate';
 import { acceptedConnection, checkWhereToListen, DEFAULT_BACKLOG } from './listen';
 import type { Reader } from './reader';
 import type { WhereToListen } from './where-to-listen';
-import { CLOSE_FORCE_AFTER } from './with-connection';
+import { CLOSE_AFTER_USE } from './with-connection';
 import type { Writer } from './writer';
 
 /**
@@ -333,10 +333,12 @@ export class Server<A extends Address, L> {
     this.served.delete(served);
     this.running--;
     this.emit('connectionClosed', address, writerFailure);
-    const next = this.queued.values().next();
-    if (!next.done) {
-      this.queued.delete(next.value);
-      this.start(next.value);
+    // Checked by size first: an iterator and its result per connection are garbage a server
+    // accepting thousands of connections a second would make for nothing.
+    if (this.queued.size > 0) {
+      const next = this.queued.values().next().value!;
+      this.queued.delete(next);
+      this.start(next);
     } else if (this.settleWhenIdle && this.running === 0) {
       this.settle();
     }
@@ -472,7 +474,7 @@ class Served<A extends Address> extends HandlerRun<A> {
       this.idle = undefined;
       // Reads in progress see EOF, so a handler reading the connection ends by itself. Hot, like
       // the close after the handler: a writer failure is reported with the connectionClosed event.
-      this.connection.close({ forceCloseAfter: CLOSE_FORCE_AFTER });
+      this.connection.close(CLOSE_AFTER_USE);
     } else {
       this.idle = action.schedule(this, idleTimeout! - quiet);
     }

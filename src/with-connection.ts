@@ -3,9 +3,13 @@ import type { Address } from './address';
 import { type ConnectOptions, connect } from './connect';
 import type { Connection } from './connection';
 import type { WhereToConnect } from './where-to-connect';
+import type { WriterCloseOptions } from './writer';
 
 /** How long `withConnection` and `Server.create` let a writer flush at close before forcing it. */
 export const CLOSE_FORCE_AFTER = 30_000;
+
+/** @internal The close options of `withConnection` and `Server.create`: one object, not one per close. */
+export const CLOSE_AFTER_USE: WriterCloseOptions = Object.freeze({ forceCloseAfter: CLOSE_FORCE_AFTER });
 
 /**
  * Connects, runs `f` on the connection, and closes it when `f` is done.
@@ -45,7 +49,7 @@ export function withConnection<A extends Address, T>(
     const closeThen = (error?: { error: unknown }) => {
       if (closing) return;
       closing = true;
-      connection!.close({ forceCloseAfter: CLOSE_FORCE_AFTER }).subscribe({
+      connection!.close(CLOSE_AFTER_USE).subscribe({
         complete: () => (error === undefined ? subscriber.complete() : subscriber.error(error.error)),
         error: (writerError) => subscriber.error(error === undefined ? writerError : error.error),
       });
@@ -76,7 +80,7 @@ export function withConnection<A extends Address, T>(
       // Unsubscribed while f ran: nobody hears the outcome, but the connection is still closed.
       if (connection !== undefined && !closing) {
         closing = true;
-        connection.close({ forceCloseAfter: CLOSE_FORCE_AFTER }).subscribe({ error: () => {} });
+        connection.close(CLOSE_AFTER_USE).subscribe({ error: () => {} });
       }
     };
   });

@@ -2,7 +2,7 @@ import { from, type Subscription } from 'rxjs';
 import type { Address } from '../address';
 import type { Connection, ConnectionMonitor } from '../connection';
 import type { Handler } from '../server';
-import { CLOSE_FORCE_AFTER } from '../with-connection';
+import { CLOSE_AFTER_USE } from '../with-connection';
 
 /**
  * A `Server.create` handler running on one connection, as the server runs it (and
@@ -67,7 +67,7 @@ export abstract class HandlerRun<A extends Address> implements ConnectionMonitor
     if (this.closing) return;
     this.closing = true;
     // Hot: closing starts whether or not anybody subscribes; connectionClosed() tells the end.
-    this.connection.close({ forceCloseAfter: CLOSE_FORCE_AFTER });
+    this.connection.close(CLOSE_AFTER_USE);
     if (this.transportClosed) this.ended();
   }
 
