@@ -143,15 +143,15 @@ export async function alternateSides(
 
 /**
  * In a child started by {@link alternateSides}: serves its requests with `measure` (after a full
- * GC each) and returns true; in any other process returns false at once.
+ * GC each, unless `collect` is false) and returns true; in any other process returns false at once.
  */
-export function serveSide(module: NodeModule, measure: Measure): boolean {
+export function serveSide(module: NodeModule, measure: Measure, collect = true): boolean {
   const role = process.env.BENCH_ROLE;
   if (require.main !== module || role === undefined || !role.startsWith('side-')) return false;
   const side = role.slice('side-'.length) as Side;
   process.on('message', (message: { type: string; size: number }) => {
     if (message.type !== 'run') return;
-    gc();
+    if (collect) gc();
     measure(side, message.size).then((value) => process.send!({ type: 'sample', value }), exitWithError);
   });
   process.on('disconnect', () => process.exit(0));
@@ -251,6 +251,12 @@ export interface SidesFigure {
   warmUpSize: number;
   /** Alternating rounds (`BENCH_ROUNDS` overrides it). Default 5. */
   rounds?: number;
+  /**
+   * A full GC before each run, so that one run's garbage is not collected during the next. Default
+   * `true`. A figure of steady-state speed turns it off where a forced GC costs the next run more
+   * than the garbage would (see `bench/connect-rate.ts`).
+   */
+  collectBetweenRuns?: boolean;
   target: Target;
   /** The note of the result: what exactly each side does. */
   note: string;
@@ -270,7 +276,8 @@ export function sidesFigure(module: NodeModule, figure: SidesFigure): () => Prom
     const samples = await alternateSides(module.filename, rounds, figure.size, figure.warmUpSize);
     return [conclude(figure.figure, figure.unit, samples, figure.target, [figure.note])];
   };
-  if (!serveSide(module, (side, size) => figure.sides[side](size))) runIfMain(module, main);
+  const serving = serveSide(module, (side, size) => figure.sides[side](size), figure.collectBetweenRuns ?? true);
+  if (!serving) runIfMain(module, main);
   return main;
 }
 

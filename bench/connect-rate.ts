@@ -1,16 +1,24 @@
 /**
  * Connect rate: 10 k sequential connect + close against a server, client and server in this process.
  *
- * - rx-tcp: `Server.create` whose handler is `reader.transfer(writer)` (it ends at the client's
- *   FIN, and the server then closes its side); the client is `connect(...)` then
+ * - rx-tcp: `Server.create` whose handler reads until the client's FIN (`reader`, its chunks,
+ *   complete at EOF; the server then closes its side); the client is `connect(...)` then
  *   `connection.close()` (flush, FIN, then release the socket), waiting for it to complete.
- * - raw: a server that answers FIN with FIN (`allowHalfOpen: false`, Node's default); the client
- *   does what `Connection.close()` does: `socket.end(() => socket.destroy())`, waiting for 'close'.
+ * - raw: a server that reads until FIN and answers it with FIN (`resume()`, `allowHalfOpen: false`,
+ *   Node's default); the client does what `Connection.close()` does: `socket.end(() =>
+ *   socket.destroy())`, waiting for 'close'.
  *
- * The figure is connections per second. A fresh server (port) per run keeps the client's
- * TIME_WAIT ports from colliding with the next run.
+ * The figure is connections per second at steady state:
+ * - The warm-up is a whole run. rx-tcp runs more JavaScript per connection than raw `node:net`,
+ *   and V8 has optimised all of it only after about 12 k connections (`--trace-opt`); raw settles
+ *   within a few thousand.
+ * - No forced GC between runs. A full GC when no connection is alive lets V8 drop the maps of the
+ *   per-connection objects, and with them the optimised code that relies on them (`--trace-deopt`:
+ *   "wrong map"), so every run would start by warming up again: about 100 functions re-optimised
+ *   on the rx-tcp side, 35 on the raw one. A server always holding a connection does not see that.
  *
- * Run alone with `npm run bench -- connect-rate`; `BENCH_QUICK=1` for 2 k.
+ * A fresh server (port) per run keeps the client's TIME_WAIT ports from colliding with the next
+ * run. Run alone with `npm run bench -- connect-rate`; `BENCH_QUICK=1` for 2 k.
  */
 import * as net from 'node:net';
 import { firstValueFrom } from 'rxjs';
@@ -21,7 +29,7 @@ import { closed, closeRaw, listenRaw, startRxServer } from './servers';
 const CONNECTIONS = sized(10_000, 2_000);
 
 async function viaRx(count: number): Promise<number> {
-  const server = await startRxServer((_address, reader, writer) => reader.transfer(writer));
+  const server = await startRxServer((_address, reader) => reader);
   const where = toHostAndPort('127.0.0.1', server.listeningOn);
   const start = process.hrtime.bigint();
   for (let i = 0; i < count; i++) {
@@ -59,8 +67,9 @@ export const main = sidesFigure(module, {
   unit: 'connections/s',
   size: CONNECTIONS,
   rounds: SECONDS_LONG_ROUNDS,
-  warmUpSize: CONNECTIONS / 5,
+  warmUpSize: CONNECTIONS,
+  collectBetweenRuns: false,
   target: { ratio: 0.9, higherIsBetter: true },
-  note: `${CONNECTIONS} connections; connect + Connection.close() against Server.create vs net.connect + end/destroy`,
+  note: `${CONNECTIONS} connections; connect + Connection.close() against Server.create reading to EOF vs net.connect + end/destroy against a resumed net.Server; warm-up one run, no GC between runs`,
   sides: { rx: viaRx, raw: viaRaw },
 });
