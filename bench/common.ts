@@ -276,7 +276,11 @@ export function sidesFigure(module: NodeModule, figure: SidesFigure): () => Prom
     const samples = await alternateSides(module.filename, rounds, figure.size, figure.warmUpSize);
     return [conclude(figure.figure, figure.unit, samples, figure.target, [figure.note])];
   };
-  const serving = serveSide(module, (side, size) => figure.sides[side](size), figure.collectBetweenRuns ?? true);
+  const serving = serveSide(
+    module,
+    (side, size) => figure.sides[side](size),
+    figure.collectBetweenRuns ?? true,
+  );
   if (!serving) runIfMain(module, main);
   return main;
 }
