@@ -411,9 +411,13 @@ describe('Server.create', () => {
   it('invariant() throws when the bookkeeping is inconsistent', async () => {
     const server = await start(() => of(1));
     server.invariant();
-    (server as unknown as { running: number }).running = -1;
-    expect(() => server.invariant()).toThrow(/Server invariant broken: running -1/);
-    (server as unknown as { running: number }).running = 0;
+    // A socket waiting for a slot while every slot is free.
+    const { queued } = server as unknown as { queued: Set<unknown> };
+    const stray = {};
+    queued.add(stray);
+    expect(() => server.invariant()).toThrow(/Server invariant broken: waiting while a slot is free/);
+    queued.delete(stray);
+    server.invariant();
   });
 
   it('fails with EADDRINUSE when the port is taken, without emitting', async () => {

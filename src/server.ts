@@ -126,7 +126,6 @@ export class Server<A extends Address, L> {
   private listening = false;
   private closeStarted = false;
   private failure: { error: unknown } | undefined;
-  private running = 0;
 
   private constructor(
     private readonly maxConnections: number,
@@ -243,6 +242,11 @@ export class Server<A extends Address, L> {
     return this.running;
   }
 
+  /** Slots taken: one per connection being served. */
+  private get running(): number {
+    return this.served.size;
+  }
+
   /** True once `close()` was called, or the server stopped on a handler error. */
   isClosed(): boolean {
     return this.closeStarted;
@@ -281,12 +285,9 @@ export class Server<A extends Address, L> {
   /** Throws if the server's bookkeeping is inconsistent (Async's `invariant`). */
   invariant(): void {
     const problems: string[] = [];
-    if (this.running < 0 || this.running > this.maxConnections) problems.push(`running ${this.running}`);
+    if (this.running > this.maxConnections) problems.push(`running ${this.running}`);
     const waiting = this.queued.size;
     if (waiting > this.maxPending) problems.push(`${waiting} waiting`);
-    if (this.served.size !== this.running) {
-      problems.push(`${this.served.size} connections for ${this.running} slots`);
-    }
     if (waiting > 0 && this.running < this.maxConnections) problems.push('waiting while a slot is free');
     if (waiting > 0 && this.closeStarted) problems.push('waiting after close');
     if (this.closeStarted && this.listeningSocket?.listening) problems.push('closed but still listening');
@@ -323,7 +324,6 @@ export class Server<A extends Address, L> {
   /** Takes a slot and runs the handler on `socket`. */
   private start(socket: net.Socket): void {
     const served = new Served(this.serving);
-    this.running++;
     this.served.add(served);
     served.start(socket);
   }
@@ -331,7 +331,6 @@ export class Server<A extends Address, L> {
   /** @internal A connection is closed after its handler: its slot goes to the first one waiting. */
   connectionEnded(served: Served<A>, address: A, writerFailure: unknown): void {
     this.served.delete(served);
-    this.running--;
     this.emit('connectionClosed', address, writerFailure);
     // Checked by size first: an iterator and its result per connection are garbage a server
     // accepting thousands of connections a second would make for nothing.
@@ -345,7 +344,8 @@ export class Server<A extends Address, L> {
   }
 
   /** @internal A handler failed: applies the server's policy. */
-  handlerFailed(policy: HandlerErrorPolicy<A>, address: A, error: unknown): void {
+  handlerFailed(address: A, error: unknown): void {
+    const { policy } = this.serving;
     this.emit('handlerError', address, error);
     if (policy === 'ignore') return;
     if (policy === 'raise') {
@@ -481,7 +481,7 @@ class Served<A extends Address> extends HandlerRun<A> {
   }
 
   protected failed(error: unknown): void {
-    this.serving.server.handlerFailed(this.serving.policy, this.address, error);
+    this.serving.server.handlerFailed(this.address, error);
   }
 
   protected override close(): void {
