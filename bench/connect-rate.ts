@@ -18,48 +18,13 @@
  *   on the rx-tcp side, 35 on the raw one. A server always holding a connection does not see that.
  *
  * A fresh server (port) per run keeps the client's TIME_WAIT ports from colliding with the next
- * run. Run alone with `npm run bench -- connect-rate`; `BENCH_QUICK=1` for 2 k.
+ * run. Run alone with `npm run bench -- connect-rate`; `BENCH_QUICK=1` for 2 k. Timed rounds here
+ * swing by 20% and more; `connect-instructions.ts` counts the same workload instead, end by end.
  */
-import * as net from 'node:net';
-import { firstValueFrom } from 'rxjs';
-import { connect, toHostAndPort } from '../src';
-import { SECONDS_LONG_ROUNDS, secondsSince, sidesFigure, sized } from './common';
-import { closed, closeRaw, listenRaw, startRxServer } from './servers';
+import { SECONDS_LONG_ROUNDS, sidesFigure, sized } from './common';
+import { measureConnectRate } from './connect-and-close';
 
 const CONNECTIONS = sized(10_000, 2_000);
-
-async function viaRx(count: number): Promise<number> {
-  const server = await startRxServer((_address, reader) => reader);
-  const where = toHostAndPort('127.0.0.1', server.listeningOn);
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < count; i++) {
-    const connection = await firstValueFrom(connect(where));
-    await closed(connection.close());
-  }
-  const seconds = secondsSince(start);
-  await closed(server.close());
-  return count / seconds;
-}
-
-async function viaRaw(count: number): Promise<number> {
-  const server = net.createServer({ noDelay: true }, (socket) => {
-    socket.on('error', () => {});
-    socket.resume();
-  });
-  const port = await listenRaw(server);
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < count; i++) {
-    await new Promise<void>((resolve, reject) => {
-      const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
-      socket.on('error', reject);
-      socket.on('close', () => resolve());
-      socket.on('connect', () => socket.end(() => socket.destroy()));
-    });
-  }
-  const seconds = secondsSince(start);
-  await closeRaw(server);
-  return count / seconds;
-}
 
 export const main = sidesFigure(module, {
   heading: `connect rate: ${CONNECTIONS} sequential connect + close, connections/s`,
@@ -71,5 +36,5 @@ export const main = sidesFigure(module, {
   collectBetweenRuns: false,
   target: { ratio: 0.9, higherIsBetter: true },
   note: `${CONNECTIONS} connections; connect + Connection.close() against Server.create reading to EOF vs net.connect + end/destroy against a resumed net.Server; warm-up one run, no GC between runs`,
-  sides: { rx: viaRx, raw: viaRaw },
+  sides: { rx: measureConnectRate('rx', 'rx'), raw: measureConnectRate('raw', 'raw') },
 });

@@ -4,7 +4,7 @@
  * `npm run bench` runs them all (about 4 minutes on 2 cores); `npm run bench -- ping-pong
  * connect-rate` runs some; `BENCH_QUICK=1 npm run bench` is a quick pass with smaller sizes;
  * `BENCH_ROUNDS=n` overrides the number of rounds; `BENCH_JSON=path` also writes the results as
- * JSON. `npm run bench -- tls cluster` runs the two figures that are not in the default set.
+ * JSON. `npm run bench -- tls cluster` runs two of the three figures that are not in the default set (the third: `connect-instructions`).
  */
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -22,8 +22,11 @@ const FIGURES = [
   'slow-reader',
   'lines',
 ] as const;
-/** Figures run only when named: TLS against Node's `tls`, and `node:cluster` workers. */
-const EXTRA_FIGURES = ['tls', 'cluster'] as const;
+/**
+ * Figures run only when named: TLS against Node's `tls`, `node:cluster` workers, and the connect
+ * rate counted in instructions under valgrind.
+ */
+const EXTRA_FIGURES = ['tls', 'cluster', 'connect-instructions'] as const;
 
 /** `bench/lines.ts` prints its figures rather than returning them: read them from its output. */
 function parseLines(output: string): FigureResult[] {
