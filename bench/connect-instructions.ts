@@ -6,9 +6,9 @@
  * end at a time (the other being raw), which tells the client's share from the server's.
  *
  * On the shared 2-core machines this suite runs on, timed rounds of the same build differ by 20%
- * and more; a count differs by about 1%, which makes it the measure to optimise against. Each side
+ * and more; a count differs by about 2%, which makes it the measure to optimise against. Each side
  * runs under `valgrind --tool=cachegrind` with `node --single-threaded` (the compiler and the
- * garbage collector on the one thread counted, as they are on the critical path anyway) twice:
+ * garbage collector on the one thread counted, rather than partly on threads of their own) twice:
  * after the same warm-up, once with a short measured run and once with a long one; the difference
  * of the two totals, divided by the difference in connections, is the cost of one connection at
  * steady state, start-up and warm-up cancelled out. What it leaves out is the kernel's share, the

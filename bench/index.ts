@@ -4,7 +4,8 @@
  * `npm run bench` runs them all (about 4 minutes on 2 cores); `npm run bench -- ping-pong
  * connect-rate` runs some; `BENCH_QUICK=1 npm run bench` is a quick pass with smaller sizes;
  * `BENCH_ROUNDS=n` overrides the number of rounds; `BENCH_JSON=path` also writes the results as
- * JSON. `npm run bench -- tls cluster` runs two of the three figures that are not in the default set (the third: `connect-instructions`).
+ * JSON. `npm run bench -- tls cluster connect-instructions` runs the three figures that are not in
+ * the default set.
  */
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
