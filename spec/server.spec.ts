@@ -420,6 +420,49 @@ describe('Server.create', () => {
     server.invariant();
   });
 
+  it('keeps its bookkeeping when connections end in any order', async () => {
+    const gates = new Map<string, () => void>();
+    const server = await start((_address, reader) =>
+      defer(async () => {
+        const name = await firstValueFrom(reader.readLine());
+        await new Promise<void>((open) => gates.set(String(name), open));
+      }),
+    );
+    const clients = ['a', 'b', 'c', 'd'].map((name) => {
+      const peer = client(server.listeningOn);
+      peer.socket.write(`${name}\n`);
+      return peer;
+    });
+    await waitFor(() => gates.size === 4);
+    expect(server.numConnections).toBe(4);
+    // The middle ones first, then the first: each leaves a hole the last one fills.
+    for (const [name, left] of [
+      ['b', 3],
+      ['a', 2],
+      ['d', 1],
+    ] as const) {
+      gates.get(name)!();
+      await waitFor(() => server.numConnections === left, 5000, `${name} ended`);
+      server.invariant();
+    }
+    // The one left is still served: closing the server closes it.
+    await lastValueFrom(server.close({ closeExistingConnections: true }));
+    await Promise.all(clients.map((c) => c.ended));
+    expect(server.numConnections).toBe(0);
+  });
+
+  it('invariant() throws when a connection is not where the server keeps it', async () => {
+    const server = await start(() => NEVER);
+    const peer = client(server.listeningOn);
+    await peer.connected;
+    await waitFor(() => server.numConnections === 1);
+    const { served } = server as unknown as { served: { slot: number }[] };
+    served[0].slot = 1;
+    expect(() => server.invariant()).toThrow(/Server invariant broken: a connection out of its slot/);
+    served[0].slot = 0;
+    server.invariant();
+  });
+
   it('fails with EADDRINUSE when the port is taken, without emitting', async () => {
     const server = await start(() => of(1));
     const taken = Server.create(

@@ -115,8 +115,13 @@ export class Server<A extends Address, L> {
   private readonly eventSubject = new Subject<ServerEvent<A>>();
   private readonly finished = new Outcome();
   private readonly stopAccepting = new Subject<void>();
-  /** The connections being served (their handler running, or their connection closing). */
-  private readonly served = new Set<Served<A>>();
+  /**
+   * The connections being served (their handler running, or their connection closing), each at
+   * its `slot`. An array rather than a Set: with one entry added and one deleted per connection,
+   * a Set made the garbage collector promote about 370 B more per connection (`--trace-gc-nvp`,
+   * 1 460 B against 1 085 B), its table being rebuilt every few connections.
+   */
+  private readonly served: Served<A>[] = [];
   /** Accepted sockets waiting, unread, for a slot, first come first served. */
   private readonly queued = new Set<net.Socket>();
   private pipeline: Subscription | undefined;
@@ -244,7 +249,7 @@ export class Server<A extends Address, L> {
 
   /** Slots taken: one per connection being served. */
   private get running(): number {
-    return this.served.size;
+    return this.served.length;
   }
 
   /** True once `close()` was called, or the server stopped on a handler error. */
@@ -286,6 +291,8 @@ export class Server<A extends Address, L> {
   invariant(): void {
     const problems: string[] = [];
     if (this.running > this.maxConnections) problems.push(`running ${this.running}`);
+    if (this.served.some((served, slot) => served.slot !== slot))
+      problems.push('a connection out of its slot');
     const waiting = this.queued.size;
     if (waiting > this.maxPending) problems.push(`${waiting} waiting`);
     if (waiting > 0 && this.running < this.maxConnections) problems.push('waiting while a slot is free');
@@ -324,13 +331,19 @@ export class Server<A extends Address, L> {
   /** Takes a slot and runs the handler on `socket`. */
   private start(socket: net.Socket): void {
     const served = new Served(this.serving);
-    this.served.add(served);
+    served.slot = this.served.length;
+    this.served.push(served);
     served.start(socket);
   }
 
   /** @internal A connection is closed after its handler: its slot goes to the first one waiting. */
   connectionEnded(served: Served<A>, address: A, writerFailure: unknown): void {
-    this.served.delete(served);
+    // The last one takes its slot: order does not matter, and nothing is shifted.
+    const last = this.served.pop()!;
+    if (last !== served) {
+      this.served[served.slot] = last;
+      last.slot = served.slot;
+    }
     this.emit('connectionClosed', address, writerFailure);
     // Checked by size first: an iterator and its result per connection are garbage a server
     // accepting thousands of connections a second would make for nothing.
@@ -448,6 +461,8 @@ interface Serving<A extends Address> {
  * are what this saves.
  */
 class Served<A extends Address> extends HandlerRun<A> {
+  /** Its index in the server's array of connections served. */
+  slot = 0;
   private idle: Subscription | undefined;
   private lastActivity = 0;
 
