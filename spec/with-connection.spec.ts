@@ -11,7 +11,7 @@ import {
   throwError,
   toArray,
 } from 'rxjs';
-import { collect, once, rawServer, waitFor } from './helpers/net';
+import { backUp, collect, once, rawServer, waitFor } from './helpers/net';
 
 describe('withConnection', () => {
   let server: Awaited<ReturnType<typeof rawServer>>;
@@ -105,9 +105,7 @@ describe('withConnection', () => {
             // The peer must not read: against a reading peer the 16 MiB may flush within the
             // limit. The client's connect can be reported before the server's accept, so wait for it.
             await waitFor(() => peers.length === 1, 5000, 'accept');
-            peers[0].pause();
-            const chunk = Buffer.alloc(64 * 1024);
-            for (let i = 0; i < 256; i++) writer.write(chunk);
+            backUp(writer, peers[0]);
             return 'done';
           }),
         { bufferAgeLimit: 100 },

@@ -1,19 +1,11 @@
 import * as crypto from 'node:crypto';
-import type * as net from 'node:net';
-import { BufferAgeLimitError, type Connection, ConsumerLeftError, WriterClosedError } from 'rx-tcp';
+import { BufferAgeLimitError, ConsumerLeftError, WriterClosedError } from 'rx-tcp';
 import { asyncScheduler, from, lastValueFrom } from 'rxjs';
 import { type ClientAndPeer, clientAndPeer } from './helpers/client-and-peer';
-import { collect, once } from './helpers/net';
+import { backUp, collect, once } from './helpers/net';
 
 type Peer = ClientAndPeer;
 const pair = clientAndPeer;
-
-/** Fills the kernel's buffers towards a peer that does not read, until writes back up. */
-function backUp(connection: Connection, peer: net.Socket): void {
-  peer.pause();
-  const chunk = Buffer.alloc(64 * 1024, 'x');
-  for (let i = 0; i < 256; i++) connection.writer.write(chunk); // 16 MiB: far past loopback buffers
-}
 
 describe('Writer', () => {
   let p: Peer;
@@ -145,7 +137,7 @@ describe('Writer', () => {
       expect(forceCloseTimers()).toBe(0); // nothing queued: the FIN cannot wait for the peer
       const other = await pair();
       try {
-        backUp(other.connection, other.peer);
+        backUp(other.connection.writer, other.peer);
         const closing = lastValueFrom(other.connection.writer.close({ forceCloseAfter: 12_345 }));
         expect(forceCloseTimers()).toBe(1);
         other.peer.resume();
@@ -160,7 +152,7 @@ describe('Writer', () => {
 
   it('force-closes after forceCloseAfter when the peer does not take the bytes', async () => {
     p = await pair({ bufferAgeLimit: 'unlimited' });
-    backUp(p.connection, p.peer);
+    backUp(p.connection.writer, p.peer);
     const started = Date.now();
     await lastValueFrom(p.connection.writer.close({ forceCloseAfter: 100 }));
     expect(Date.now() - started).toBeGreaterThanOrEqual(90);
@@ -195,7 +187,7 @@ describe('Writer', () => {
     const { writer, reader } = p.connection;
     const started = Date.now();
     writer.write('HEAD');
-    backUp(p.connection, p.peer);
+    backUp(p.connection.writer, p.peer);
     const error = await lastValueFrom(writer.closeFinished).catch((e) => e);
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
     expect(error).toBeInstanceOf(BufferAgeLimitError);
@@ -212,8 +204,8 @@ describe('Writer', () => {
     const limited = await pair({ bufferAgeLimit: 200 });
     p = await pair({ bufferAgeLimit: 'unlimited' });
     try {
-      backUp(p.connection, p.peer);
-      backUp(limited.connection, limited.peer);
+      backUp(p.connection.writer, p.peer);
+      backUp(limited.connection.writer, limited.peer);
       await expect(lastValueFrom(limited.connection.writer.closeFinished)).rejects.toBeInstanceOf(
         BufferAgeLimitError,
       );

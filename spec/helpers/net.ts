@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as net from 'node:net';
+import type { Writer } from 'rx-tcp';
 
 /** A raw `node:net` server on 127.0.0.1, port chosen by the OS, for testing the client side. */
 export async function rawServer(
@@ -90,6 +91,13 @@ export async function waitFor(condition: () => boolean, ms = 10_000, what = 'con
 /** Resolves when `socket` emits `event`. */
 export function once(emitter: NodeJS.EventEmitter, event: string): Promise<unknown[]> {
   return new Promise((resolve) => emitter.once(event, (...args: unknown[]) => resolve(args)));
+}
+
+/** Fills the kernel's buffers towards a `peer` that stops reading, until `writer`'s writes back up. */
+export function backUp(writer: Writer, peer: net.Socket): void {
+  peer.pause();
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  for (let i = 0; i < 256; i++) writer.write(chunk); // 16 MiB: far past loopback buffers
 }
 
 /** Everything `socket` receives until its end. */
