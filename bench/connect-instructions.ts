@@ -15,7 +15,7 @@
  * same on both sides but for rx-tcp's one `getpeername` per connection (the handler's `address`).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { type FigureResult, QUICK, runIfMain, type Side } from './common';
+import { EXEC_ARGV, type FigureResult, QUICK, runIfMain, type Side } from './common';
 import { measureConnectRate } from './connect-and-close';
 
 const WARM_UP = QUICK ? 2_000 : 8_000;
@@ -45,7 +45,7 @@ function instructions(ends: Ends, count: number): Promise<number> {
         '--cachegrind-out-file=/dev/null',
         process.execPath,
         '--single-threaded',
-        ...(__filename.endsWith('.ts') ? ['-r', 'ts-node/register/transpile-only'] : []),
+        ...EXEC_ARGV,
         __filename,
       ],
       {
