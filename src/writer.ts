@@ -68,9 +68,10 @@ interface Waiting {
  * copied into one buffer and handed to the operating system together, at the end of the tick or
  * when the buffer fills: one system call for many messages, which is where most of the speed of a
  * chatty protocol comes from. Writes made while received bytes are delivered (in a reader's
- * subscriber) go out as soon as that delivery returns, still together. A `Uint8Array` smaller than 16 KiB is copied, so the caller may reuse
- * it as soon as `write` returns; a larger one is passed through without a copy and must not be
- * changed until `flushed()` emits. No byte is reordered or lost.
+ * subscriber) go out as soon as that delivery returns, still together. A `Uint8Array` smaller than
+ * 16 KiB is copied, so the caller may reuse it as soon as `write` returns; a larger one is passed
+ * through without a copy and must not be changed until `flushed()` emits. No byte is reordered or
+ * lost.
  *
  * When written bytes wait unflushed longer than `bufferAgeLimit` (a peer that stopped reading),
  * the writer fails with a `BufferAgeLimitError` and the connection is closed; the error is the
