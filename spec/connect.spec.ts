@@ -14,8 +14,9 @@ import {
   toHostAndPort,
   toInetAddress,
 } from 'rx-tcp';
-import { firstValueFrom, lastValueFrom, NEVER, Subject, timer, toArray } from 'rxjs';
+import { asyncScheduler, firstValueFrom, lastValueFrom, NEVER, Subject, timer, toArray } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
+import { deadlineQueue } from '../src/internal/deadline-queue';
 import { testScheduler } from './helpers/marbles';
 import { blackhole, closedPort, listenerCounts, once, rawServer } from './helpers/net';
 
@@ -40,6 +41,8 @@ describe('connect', () => {
   it('emits one connection then completes; the connection reads, writes and closes', async () => {
     const values = await lastValueFrom(connect(toHostAndPort('127.0.0.1', echo.port)).pipe(toArray()));
     expect(values).toHaveLength(1);
+    // Connected: its deadline is gone from the shared ones.
+    expect(deadlineQueue(asyncScheduler)!.isEmpty).toBe(true);
     const connection = values[0];
     expect(connection.remoteAddress).toEqual({ family: 'inet', host: '127.0.0.1', port: echo.port });
     expect(connection.localAddress.family).toBe('inet');
@@ -123,6 +126,20 @@ describe('connect', () => {
       const socket = spy.mock.results[0].value as net.Socket;
       expect(socket.destroyed).toBe(true);
       expect(listenerCounts(socket)).toEqual(listenerCounts(new net.Socket()));
+    });
+
+    it('times out attempts made together with the one alarm they share, and none of their own', async () => {
+      const schedule = jest.spyOn(asyncScheduler, 'schedule');
+      const attempts = Array.from({ length: 8 }, () =>
+        firstValueFrom(connect(toHostAndPort('127.0.0.1', hole.port), { timeout: 200 })).catch((e) => e),
+      );
+      const errors = await Promise.all(attempts);
+      expect(errors.every((error) => error instanceof ConnectTimeoutError)).toBe(true);
+      expect(schedule.mock.calls.length).toBeGreaterThan(0);
+      expect(schedule.mock.calls.map(([work]) => work.name)).toEqual(
+        schedule.mock.calls.map(() => 'ringTask'),
+      );
+      expect(deadlineQueue(asyncScheduler)!.isEmpty).toBe(true);
     });
 
     it('is interrupted by an Observable', async () => {

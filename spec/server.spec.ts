@@ -127,6 +127,8 @@ describe('Server.create', () => {
     );
     const events: ServerEvent<InetAddress>[] = [];
     server.events.subscribe((e) => events.push(e));
+    const accepted: net.Socket[] = [];
+    server.listeningSocket.on('connection', (socket: net.Socket) => accepted.push(socket));
     const clients = Array.from({ length: 5 }, () => client(server.listeningOn));
     await Promise.all(clients.map((c) => c.connected));
     clients.forEach((c, i) => {
@@ -135,8 +137,11 @@ describe('Server.create', () => {
     await waitFor(() => active === 2 && events.filter((e) => e.type === 'limitReached').length === 3);
     expect(server.numConnections).toBe(2);
     server.invariant();
-    // The three waiting clients are connected, unanswered, and not reset.
+    // The three waiting clients are connected, unanswered, and not reset; their lines are still
+    // in the kernel, unread, while the two served have had theirs read.
     expect(clients.filter((c) => c.received() === '').length).toBe(5);
+    await waitFor(() => accepted.slice(0, 2).every((socket) => socket.bytesRead > 0));
+    expect(accepted.map((socket) => socket.bytesRead > 0)).toEqual([true, true, false, false, false]);
     for (let round = 0; round < 5; round++) {
       await waitFor(() => gates.length > 0, 5000, `a handler waiting in round ${round}`);
       gates.shift()!();

@@ -13,6 +13,7 @@ import {
 } from 'rxjs';
 import type { Address, UnixAddress } from './address';
 import { ConnectInterruptedError, ConnectTimeoutError } from './errors';
+import { type DeadlineQueue, type Due, deadlineQueue } from './internal/deadline-queue';
 import { SOCKET_SLOT } from './internal/socket-transport';
 import { checkNumber, describe } from './internal/validate';
 import { Socket } from './socket';
@@ -35,7 +36,11 @@ export interface ConnectSockOptions {
    * trusted CAs; SNI from the host name of `toHostAndPort`). Default: plain TCP.
    */
   tls?: tls.ConnectionOptions | true;
-  /** Runs the timeout. Default `asyncScheduler`. */
+  /**
+   * Runs the timeout. On a real-time scheduler the attempts waiting share one timer, which does
+   * not keep the process alive by itself (each attempt's socket does); on a virtual one
+   * (`TestScheduler`) each attempt is timed by itself. Default `asyncScheduler`.
+   */
   scheduler?: SchedulerLike;
 }
 
@@ -152,11 +157,11 @@ function onAttemptError(this: AttemptSocket, error: Error): void {
 interface AttemptEvents {
   connected(): void;
   fail(error: unknown): void;
-  timedOut(): void;
+  expired(): void;
 }
 
 function timeoutTask(this: SchedulerAction<AttemptEvents>, attempt?: AttemptEvents): void {
-  attempt!.timedOut();
+  attempt!.expired();
 }
 
 /**
@@ -164,12 +169,16 @@ function timeoutTask(this: SchedulerAction<AttemptEvents>, attempt?: AttemptEven
  * unsubscribe. An object with methods rather than a set of closures: a client making many
  * connections pays for every allocation and every first call of a fresh closure.
  */
-class Attempt<A extends Address, T> implements AttemptEvents {
+class Attempt<A extends Address, T> implements AttemptEvents, Due {
   private socket: AttemptSocket | undefined;
+  /** Times the attempt out: the scheduler's shared deadlines, or, where they cannot, a timer of its own. */
+  private deadlines: DeadlineQueue | undefined;
   private timer: Subscription | undefined;
   private interruption: Subscription | undefined;
   private done = false;
-  private readonly deadline: number;
+  readonly deadline: number;
+  older: Due | undefined;
+  newer: Due | undefined;
 
   constructor(
     private readonly spec: AttemptSpec<A, T>,
@@ -181,7 +190,9 @@ class Attempt<A extends Address, T> implements AttemptEvents {
   start(): TeardownLogic {
     const { where, timeout, signal, interrupt$, tlsOptions, scheduler, connectEvent } = this.spec;
     if (timeout !== Number.POSITIVE_INFINITY) {
-      this.timer = scheduler.schedule<AttemptEvents>(timeoutTask, timeout, this);
+      const deadlines = deadlineQueue(scheduler);
+      if (deadlines?.add(this)) this.deadlines = deadlines;
+      else this.timer = scheduler.schedule<AttemptEvents>(timeoutTask, timeout, this);
     }
     if (signal?.aborted) {
       this.interrupted(signal.reason);
@@ -224,7 +235,8 @@ class Attempt<A extends Address, T> implements AttemptEvents {
     this.socket?.destroy();
   }
 
-  timedOut(): void {
+  /** The deadline is reached: the attempt timed out. */
+  expired(): void {
     const { where, timeout } = this.spec;
     this.fail(new ConnectTimeoutError(where.toString(), timeout));
   }
@@ -274,6 +286,7 @@ class Attempt<A extends Address, T> implements AttemptEvents {
 
   private finish(): void {
     this.done = true;
+    this.deadlines?.remove(this);
     this.timer?.unsubscribe();
     this.interruption?.unsubscribe();
     this.spec.signal?.removeEventListener('abort', this);

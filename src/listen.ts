@@ -59,7 +59,6 @@ export function listen<A extends Address, L>(
   return listenSockets(where, {
     backlog,
     tls,
-    pauseOnConnect: false,
     onListening: (_server, address) => {
       bound = address;
       onListening?.(where.listeningOn(address));

@@ -28,10 +28,10 @@ export class Socket<A extends Address = Address> {
     /** The address family of both ends. */
     readonly family: A['family'],
     /** @internal Known addresses (a Unix socket's peer has none the OS reports). */
-    known: { local?: A; remote?: A } = {},
+    known?: { local?: A; remote?: A },
   ) {
-    this.local = known.local;
-    this.remote = known.remote;
+    this.local = known?.local;
+    this.remote = known?.remote;
   }
 
   /** Our end's address. */

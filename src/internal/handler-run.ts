@@ -1,4 +1,4 @@
-import { from, type Subscription } from 'rxjs';
+import { from, Subscription } from 'rxjs';
 import type { Address } from '../address';
 import type { Connection, ConnectionMonitor } from '../connection';
 import type { Handler } from '../server';
@@ -9,10 +9,15 @@ import { CLOSE_AFTER_USE } from '../with-connection';
  * `rx-tcp/testing`'s `serveConnection` too): when the handler completes, errors or throws, the
  * connection is closed (writer flushed, forced after 30 s, then reader); a peer that resets has
  * it destroyed at once; and it is over once the handler is done and the socket closed, in either
- * order. The object is also the handler's observer and the connection's monitor: no closures per
+ * order. The object is also the handler's subscriber and the connection's monitor: no closures per
  * connection. Subclasses say what a handler error and the end mean.
+ *
+ * Being both an Observer and a `Subscription` makes it a subscriber in RxJS's eyes: `subscribe`
+ * uses it as it is, rather than wrapping it in a `SafeSubscriber` (a subscriber, an observer and
+ * three bound functions per connection). So it keeps a subscriber's contract itself: nothing is
+ * delivered after `error`, `complete` or `unsubscribe`, and either of the first two unsubscribes.
  */
-export abstract class HandlerRun<A extends Address> implements ConnectionMonitor {
+export abstract class HandlerRun<A extends Address> extends Subscription implements ConnectionMonitor {
   protected connection!: Connection<A>;
   protected address!: A;
   /**
@@ -20,7 +25,6 @@ export abstract class HandlerRun<A extends Address> implements ConnectionMonitor
    * to {@link ended} rather than treated as a handler error.
    */
   protected writerFailure: unknown;
-  private handling: Subscription | undefined;
   /** The handler is done (or stopped): the connection is being closed. */
   private closing = false;
   private transportClosed = false;
@@ -37,29 +41,33 @@ export abstract class HandlerRun<A extends Address> implements ConnectionMonitor
     const address = connection.remoteAddress;
     this.address = address;
     try {
-      this.handling = from(handler(address, connection.reader, connection.writer)).subscribe(this);
+      from(handler(address, connection.reader, connection.writer)).subscribe(this);
     } catch (error) {
       this.error(error);
     }
   }
 
-  /** Observer of the handler: values are ignored. */
+  /** Subscriber of the handler: values are ignored. */
   next(): void {}
 
-  /** Observer of the handler: it failed. */
+  /** Subscriber of the handler: it failed. */
   error(error: unknown): void {
+    if (this.closed) return;
+    this.unsubscribe();
     this.failed(error);
     this.close();
   }
 
-  /** Observer of the handler: it is done. */
+  /** Subscriber of the handler: it is done. */
   complete(): void {
+    if (this.closed) return;
+    this.unsubscribe();
     this.close();
   }
 
   /** Stops the handler and closes the connection. */
   stop(): void {
-    this.handling?.unsubscribe();
+    this.unsubscribe();
     this.close();
   }
 

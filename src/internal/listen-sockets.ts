@@ -11,8 +11,6 @@ export interface ListenSocketsOptions<A extends Address> {
   backlog: number;
   /** Listen with TLS: accepted sockets have completed their handshake. */
   tls?: tls.TlsOptions;
-  /** Accept without reading, so that a connection waiting for a slot stays unread. Ignored with TLS. */
-  pauseOnConnect: boolean;
   /**
    * Called when accepting one connection failed (`EMFILE`, …), or, with TLS, when a client's
    * handshake failed. Neither is fatal: libuv backs off by itself, and the server goes on
@@ -60,7 +58,7 @@ export function listenSockets<A extends Address>(
       // socket kept open until the handshake timeout.
       server =
         options.tls === undefined
-          ? net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: options.pauseOnConnect })
+          ? net.createServer({ allowHalfOpen: true, noDelay: true })
           : tls.createServer({ ...options.tls, allowHalfOpen: false, noDelay: true });
       server.on(connectionEvent, onConnection);
       server.on('error', onError);
