@@ -9,9 +9,9 @@
  *   socket.destroy())`, waiting for 'close'.
  *
  * The figure is connections per second at steady state:
- * - The warm-up is a whole run. rx-tcp runs more JavaScript per connection than raw `node:net`,
- *   and V8 has optimised all of it only after about 12 k connections (`--trace-opt`); raw settles
- *   within a few thousand.
+ * - The warm-up is two whole runs. rx-tcp runs more JavaScript per connection than raw `node:net`,
+ *   and V8 is still optimising it until about 16 k connections (`--trace-opt`: some 25 functions
+ *   between 8 k and 16 k, 2 between 16 k and 24 k, none after); raw settles within a few thousand.
  * - No forced GC between runs. A full GC when no connection is alive lets V8 drop the maps of the
  *   per-connection objects, and with them the optimised code that relies on them (`--trace-deopt`:
  *   "wrong map"), so every run would start by warming up again: about 100 functions re-optimised
@@ -32,9 +32,9 @@ export const main = sidesFigure(module, {
   unit: 'connections/s',
   size: CONNECTIONS,
   rounds: SECONDS_LONG_ROUNDS,
-  warmUpSize: CONNECTIONS,
+  warmUpSize: 2 * CONNECTIONS,
   collectBetweenRuns: false,
   target: { ratio: 0.9, higherIsBetter: true },
-  note: `${CONNECTIONS} connections; connect + Connection.close() against Server.create reading to EOF vs net.connect + end/destroy against a resumed net.Server; warm-up one run, no GC between runs`,
+  note: `${CONNECTIONS} connections; connect + Connection.close() against Server.create reading to EOF vs net.connect + end/destroy against a resumed net.Server; warm-up two runs, no GC between runs`,
   sides: { rx: measureConnectRate('rx', 'rx'), raw: measureConnectRate('raw', 'raw') },
 });
