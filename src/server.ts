@@ -129,8 +129,6 @@ export class Server<A extends Address, L> {
   private listening = false;
   private closeStarted = false;
   private failure: { error: unknown } | undefined;
-  /** Sockets are accepted paused: every slot is taken. */
-  private pausing = false;
 
   private constructor(
     private readonly maxConnections: number,
@@ -346,9 +344,8 @@ export class Server<A extends Address, L> {
    * libuv hands each to JavaScript as it accepts it.
    */
   private acceptPaused(paused: boolean): void {
-    if (this.pausing === paused || !this.mayPause) return;
-    this.pausing = paused;
-    (this.listeningSocket as net.Server & { pauseOnConnect: boolean }).pauseOnConnect = paused;
+    if (this.mayPause)
+      (this.listeningSocket as net.Server & { pauseOnConnect: boolean }).pauseOnConnect = paused;
   }
 
   /** @internal A connection is closed after its handler: its slot goes to the first one waiting. */
