@@ -231,6 +231,25 @@ export function runIfMain(module: NodeModule, main: () => Promise<FigureResult[]
   }, exitWithError);
 }
 
+/**
+ * Runs a figure whose children are run under valgrind: as one of them when `BENCH_ROLE` starts
+ * with `prefix` (`child` gets the rest of the role; the process exits once it is done), else as
+ * the figure itself ({@link runIfMain}).
+ */
+export function runChildOrMain(
+  module: NodeModule,
+  prefix: string,
+  child: (role: string) => Promise<void>,
+  main: () => Promise<FigureResult[] | undefined>,
+): void {
+  const role = process.env.BENCH_ROLE;
+  if (require.main === module && role?.startsWith(prefix)) {
+    child(role.slice(prefix.length)).then(() => process.exit(0), exitWithError);
+  } else {
+    runIfMain(module, main);
+  }
+}
+
 /** Ends a bench process (a figure, or one of its children) that failed: prints `error`, exits with 1. */
 export function exitWithError(error: unknown): never {
   console.error(error);

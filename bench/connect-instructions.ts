@@ -28,7 +28,7 @@
  * `getpeername` per connection (the handler's `address`).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { EXEC_ARGV, type FigureResult, QUICK, runIfMain, type Side } from './common';
+import { EXEC_ARGV, type FigureResult, QUICK, runChildOrMain, type Side } from './common';
 import { measureConnectRate } from './connect-and-close';
 
 const WARM_UP = QUICK ? 2_000 : 20_000;
@@ -64,7 +64,20 @@ function parseCounts(stderr: string): Counts | undefined {
   const mispredicts = total('Mispredicts');
   if (instructions === undefined || i1 === undefined || d1 === undefined || mispredicts === undefined)
     return undefined;
-  return { instructions, cycles: instructions / 2 + 15 * i1 + 20 * d1 + 18 * mispredicts };
+  return { instructions, cycles: estimatedCycles({ instructions, i1, d1, mispredicts }) };
+}
+
+/**
+ * Cycles estimated from what valgrind simulates: instructions / 2, plus 15 per first-level
+ * instruction-cache miss, 20 per first-level data-cache miss and 18 per mispredicted branch.
+ */
+export function estimatedCycles(counted: {
+  instructions: number;
+  i1: number;
+  d1: number;
+  mispredicts: number;
+}): number {
+  return counted.instructions / 2 + 15 * counted.i1 + 20 * counted.d1 + 18 * counted.mispredicts;
 }
 
 /** Cachegrind's counts for one child run of `ends` with `count` measured connections. */
@@ -161,15 +174,4 @@ async function main(): Promise<FigureResult[]> {
   return results;
 }
 
-const role = process.env.BENCH_ROLE;
-if (require.main === module && role?.startsWith('count-')) {
-  countedRun(role.slice('count-'.length) as Ends, Number(process.env.BENCH_COUNT)).then(
-    () => process.exit(0),
-    (error) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
-} else {
-  runIfMain(module, main);
-}
+runChildOrMain(module, 'count-', (ends) => countedRun(ends as Ends, Number(process.env.BENCH_COUNT)), main);

@@ -4,8 +4,8 @@
  * `npm run bench` runs them all (about 4 minutes on 2 cores); `npm run bench -- ping-pong
  * connect-rate` runs some; `BENCH_QUICK=1 npm run bench` is a quick pass with smaller sizes;
  * `BENCH_ROUNDS=n` overrides the number of rounds; `BENCH_JSON=path` also writes the results as
- * JSON. `npm run bench -- tls cluster connect-instructions` runs the three figures that are not in
- * the default set.
+ * JSON. `npm run bench -- tls cluster connect-instructions connect-profile` runs the four figures
+ * that are not in the default set.
  */
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -25,9 +25,9 @@ const FIGURES = [
 ] as const;
 /**
  * Figures run only when named: TLS against Node's `tls`, `node:cluster` workers, and the connect
- * rate counted in instructions under valgrind.
+ * rate counted under valgrind: in total, and function by function.
  */
-const EXTRA_FIGURES = ['tls', 'cluster', 'connect-instructions'] as const;
+const EXTRA_FIGURES = ['tls', 'cluster', 'connect-instructions', 'connect-profile'] as const;
 
 /** `bench/lines.ts` prints its figures rather than returning them: read them from its output. */
 function parseLines(output: string): FigureResult[] {
