@@ -1,6 +1,6 @@
 /**
  * Where the connect rate's cycles go, function by function (for reference, run only when named:
- * `npm run bench -- connect-profile`; needs valgrind; about 5 minutes): the connect-rate workload
+ * `npm run bench -- connect-profile`; needs valgrind; about 1.5 minutes): the connect-rate workload
  * (`connect-and-close.ts`) with rx-tcp at both ends, then raw `node:net` at both ends, each under
  * valgrind's callgrind, and the functions whose estimated cycles per connection differ most.
  *
@@ -14,8 +14,8 @@
  *   Inlined functions count in the function they were inlined into.
  * - The cost is the same estimate as `connect-instructions`' (instructions, first-level cache
  *   misses, mispredicted branches), per function, self cost only.
- * Separate runs of one build differ by about 3% in total, mostly in the garbage collector and the
- * optimising compiler, which are shown apart.
+ * Two runs of one build differed by about 1% in total (rx-tcp 395.8–398.4 k, raw 318.9–322.3 k),
+ * mostly in the garbage collector, which is shown apart.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
