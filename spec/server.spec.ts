@@ -142,6 +142,9 @@ describe('Server.create', () => {
     expect(clients.filter((c) => c.received() === '').length).toBe(5);
     await waitFor(() => accepted.slice(0, 2).every((socket) => socket.bytesRead > 0));
     expect(accepted.map((socket) => socket.bytesRead > 0)).toEqual([true, true, false, false, false]);
+    // Every slot taken: sockets are accepted paused.
+    const listening = server.listeningSocket as net.Server & { pauseOnConnect: boolean };
+    expect(listening.pauseOnConnect).toBe(true);
     for (let round = 0; round < 5; round++) {
       await waitFor(() => gates.length > 0, 5000, `a handler waiting in round ${round}`);
       gates.shift()!();
@@ -157,6 +160,8 @@ describe('Server.create', () => {
     );
     await waitFor(() => server.numConnections === 0);
     server.invariant();
+    // Slots free and nobody waiting: accepted sockets read at once again (resuming costs time).
+    expect(listening.pauseOnConnect).toBe(false);
   });
 
   it('gives freed slots to waiting connections in the order they were accepted', async () => {

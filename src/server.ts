@@ -364,7 +364,8 @@ export class Server<A extends Address, L> {
       this.queued.delete(next);
       this.start(next);
     } else {
-      this.acceptPaused(false);
+      // A slot is free and nobody waits: if every slot was taken, sockets were accepted paused.
+      if (this.served.length === this.maxConnections - 1) this.acceptPaused(false);
       if (this.settleWhenIdle && this.running === 0) this.settle();
     }
   }
