@@ -5,7 +5,7 @@
  * the memory figures, where the measured process must hold nothing but the side being measured).
  * The servers and clients the figures measure are in `bench/servers.ts`.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
@@ -323,6 +323,53 @@ export function forkRole(file: string, role: string, args: string[] = []): Child
     execArgv: EXEC_ARGV,
     env: { ...process.env, BENCH_ROLE: role },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+}
+
+/** True when `valgrind` can be run (the figures counted under it are skipped otherwise). */
+export function hasValgrind(): boolean {
+  return spawnSync('valgrind', ['--version']).status === 0;
+}
+
+/** How a bench script run under valgrind ended: its exit code, its pid, and valgrind's report. */
+export interface ValgrindRun {
+  code: number | null;
+  pid: number | undefined;
+  stderr: string;
+}
+
+/**
+ * Runs `file` (a bench script) under valgrind with `valgrindArgs` (the tool and its options), as
+ * `node --single-threaded` with `nodeArgs`, in `role`, with `env` added to this process's.
+ * `--single-threaded` puts V8's compiler and garbage collector on the one thread counted.
+ */
+export function runUnderValgrind(
+  file: string,
+  role: string,
+  valgrindArgs: string[],
+  nodeArgs: string[] = [],
+  env: Record<string, string> = {},
+): Promise<ValgrindRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'valgrind',
+      [
+        ...valgrindArgs,
+        '--smc-check=all-non-file', // V8 writes and patches machine code
+        process.execPath,
+        '--single-threaded',
+        ...nodeArgs,
+        ...EXEC_ARGV,
+        file,
+      ],
+      { env: { ...process.env, ...env, BENCH_ROLE: role }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, pid: child.pid, stderr }));
   });
 }
 

@@ -27,8 +27,7 @@
  * What it leaves out is the kernel's share, the same on both sides but for rx-tcp's one
  * `getpeername` per connection (the handler's `address`).
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { EXEC_ARGV, type FigureResult, QUICK, runChildOrMain, type Side } from './common';
+import { type FigureResult, hasValgrind, QUICK, runChildOrMain, runUnderValgrind, type Side } from './common';
 import { measureConnectRate } from './connect-and-close';
 
 const WARM_UP = QUICK ? 2_000 : 20_000;
@@ -81,38 +80,18 @@ export function estimatedCycles(counted: {
 }
 
 /** Cachegrind's counts for one child run of `ends` with `count` measured connections. */
-function counts(ends: Ends, count: number): Promise<Counts> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'valgrind',
-      [
-        '--tool=cachegrind',
-        '--cache-sim=yes',
-        '--branch-sim=yes',
-        '--smc-check=all-non-file', // V8 writes and patches machine code
-        '--cachegrind-out-file=/dev/null',
-        process.execPath,
-        '--single-threaded',
-        ...EXEC_ARGV,
-        __filename,
-      ],
-      {
-        env: { ...process.env, BENCH_ROLE: `count-${ends}`, BENCH_COUNT: String(count) },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const counted = parseCounts(stderr);
-      if (code !== 0 || counted === undefined)
-        reject(new Error(`valgrind (${ends}, ${count}) failed:\n${stderr}`));
-      else resolve(counted);
-    });
-  });
+async function counts(ends: Ends, count: number): Promise<Counts> {
+  const run = await runUnderValgrind(
+    __filename,
+    `count-${ends}`,
+    ['--tool=cachegrind', '--cache-sim=yes', '--branch-sim=yes', '--cachegrind-out-file=/dev/null'],
+    [],
+    { BENCH_COUNT: String(count) },
+  );
+  const counted = parseCounts(run.stderr);
+  if (run.code !== 0 || counted === undefined)
+    throw new Error(`valgrind (${ends}, ${count}) failed:\n${run.stderr}`);
+  return counted;
 }
 
 /** Counts per connection with `ends`: its two runs in parallel, one per core. */
@@ -140,7 +119,7 @@ async function main(): Promise<FigureResult[]> {
   console.log(
     `connect rate, counted: instructions and estimated cycles per connection (${LONG - SHORT} connections after ${WARM_UP})`,
   );
-  if (spawnSync('valgrind', ['--version']).status !== 0) {
+  if (!hasValgrind()) {
     console.log('  skipped: valgrind is not installed');
     return [];
   }

@@ -17,11 +17,11 @@
  * Two runs of one build differed by about 1% in total (rx-tcp 395.8–398.4 k, raw 318.9–322.3 k),
  * mostly in the garbage collector, which is shown apart.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { EXEC_ARGV, type FigureResult, QUICK, runChildOrMain, type Side } from './common';
+import { type FigureResult, hasValgrind, QUICK, runChildOrMain, runUnderValgrind, type Side } from './common';
 import { measureConnectRate } from './connect-and-close';
 import { estimatedCycles } from './connect-instructions';
 
@@ -142,63 +142,50 @@ function kind(name: string): string {
 }
 
 /** Estimated cycles per connection by readable function name, for one side. */
-function profile(side: Side): Promise<Map<string, number>> {
+async function profile(side: Side): Promise<Map<string, number>> {
   const dir = mkdtempSync(path.join(tmpdir(), 'rx-tcp-profile-'));
   const out = path.join(dir, 'callgrind.out');
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'valgrind',
+  let mapFile: string | undefined;
+  try {
+    const run = await runUnderValgrind(
+      __filename,
+      `profile-${side}`,
       [
         '--tool=callgrind',
         '--instr-atstart=no',
         '--dump-instr=yes', // one function per address range, so that JIT code can be named
         '--cache-sim=yes',
         '--branch-sim=yes',
-        '--smc-check=all-non-file', // V8 writes and patches machine code
         `--callgrind-out-file=${out}`,
-        process.execPath,
-        '--single-threaded',
+      ],
+      [
         '--perf-basic-prof',
         '--no-compact-code-space',
         // --perf-basic-prof also writes V8's log: into the temporary directory rather than here.
         '--no-logfile-per-isolate',
         `--logfile=${path.join(dir, 'v8.log')}`,
-        ...EXEC_ARGV,
-        __filename,
       ],
-      { env: { ...process.env, BENCH_ROLE: `profile-${side}` }, stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const mapFile = path.join(tmpdir(), `perf-${child.pid}.map`);
-      try {
-        if (code !== 0) throw new Error(`valgrind (${side}) failed:\n${stderr}`);
-        const nameCode = codeNamer(mapFile);
-        const cycles = new Map<string, number>();
-        for (const [name, costs] of selfCosts(out)) {
-          const event = (e: string) => costs.get(e) ?? 0;
-          const shown = readable(name, nameCode);
-          const estimate = estimatedCycles({
-            instructions: event('Ir'),
-            i1: event('I1mr'),
-            d1: event('D1mr') + event('D1mw'),
-            mispredicts: event('Bcm') + event('Bim'),
-          });
-          cycles.set(shown, (cycles.get(shown) ?? 0) + estimate / COUNTED);
-        }
-        resolve(cycles);
-      } catch (error) {
-        reject(error);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-        rmSync(mapFile, { force: true });
-      }
-    });
-  });
+    mapFile = path.join(tmpdir(), `perf-${run.pid}.map`);
+    if (run.code !== 0) throw new Error(`valgrind (${side}) failed:\n${run.stderr}`);
+    const nameCode = codeNamer(mapFile);
+    const cycles = new Map<string, number>();
+    for (const [name, costs] of selfCosts(out)) {
+      const event = (e: string) => costs.get(e) ?? 0;
+      const shown = readable(name, nameCode);
+      const estimate = estimatedCycles({
+        instructions: event('Ir'),
+        i1: event('I1mr'),
+        d1: event('D1mr') + event('D1mw'),
+        mispredicts: event('Bcm') + event('Bim'),
+      });
+      cycles.set(shown, (cycles.get(shown) ?? 0) + estimate / COUNTED);
+    }
+    return cycles;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    if (mapFile !== undefined) rmSync(mapFile, { force: true });
+  }
 }
 
 function sum(values: Iterable<number>): number {
@@ -213,7 +200,7 @@ async function main(): Promise<FigureResult[]> {
   console.log(
     `connect rate, profiled: estimated cycles per connection, by function (${COUNTED} connections after ${WARM_UP_RUNS} x ${WARM_UP_RUN})`,
   );
-  if (spawnSync('valgrind', ['--version']).status !== 0) {
+  if (!hasValgrind()) {
     console.log('  skipped: valgrind is not installed');
     return [];
   }
