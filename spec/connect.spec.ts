@@ -269,6 +269,8 @@ describe('connect', () => {
     const connection = await firstValueFrom(connect(toHostAndPort('127.0.0.1', echo.port)));
     const socket = connection.socket.nodeSocket;
     expect(socket.listenerCount('data')).toBe(1);
+    // The attempt's error listener is the connection's: one, not one each.
+    expect(socket.listenerCount('error')).toBe(1);
     await lastValueFrom(connection.close());
     expect(listenerCounts(socket)).toEqual(listenerCounts(new net.Socket()));
   });

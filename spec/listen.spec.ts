@@ -110,6 +110,33 @@ describe('listen', () => {
     await expect(firstValueFrom(listen(same))).rejects.toMatchObject({ code: 'EADDRINUSE' });
   });
 
+  it('fails, rather than throw into Node, when an accepted socket cannot be wired, and stops listening', async () => {
+    let port = 0;
+    const failure = new Error('wiring failed');
+    const errors: unknown[] = [];
+    subscription = listen(loopback(), { onListening: (p) => (port = p) }).subscribe({
+      error: (error) => errors.push(error),
+    });
+    await waitFor(() => port > 0, 5000, 'listening');
+    // The transport resumes the socket as it wires it: make that throw, once.
+    const resume = jest.spyOn(net.Socket.prototype, 'resume').mockImplementationOnce(() => {
+      throw failure;
+    });
+    const client = net.connect({ host: '127.0.0.1', port });
+    client.on('error', () => {});
+    try {
+      await waitFor(() => errors.length === 1, 5000, 'the error');
+      expect(errors).toEqual([failure]);
+      await once(client, 'close'); // the accepted socket was destroyed
+      const refused = net.connect({ host: '127.0.0.1', port });
+      const [error] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
+      expect(error.code).toBe('ECONNREFUSED');
+    } finally {
+      resume.mockRestore();
+      client.destroy();
+    }
+  });
+
   it.each([
     [() => listen('nowhere' as never), TypeError, /expected a WhereToListen.*got "nowhere"/],
     [() => listen(loopback(), { backlog: -1 }), RangeError, /backlog.*got -1/],

@@ -147,6 +147,20 @@ describe('Reader', () => {
     expect(reader.isClosed).toBe(true);
   });
 
+  it('close() after the writer is done completes once the connection is closed, not before', async () => {
+    p = await pair();
+    const { reader, writer } = p.connection;
+    let socketClosed = false;
+    p.connection.closed.subscribe(() => {
+      socketClosed = true;
+    });
+    await lastValueFrom(writer.close());
+    expect(socketClosed).toBe(false);
+    await lastValueFrom(reader.close());
+    // The socket's 'close' event, a loop turn after the destroy the reader's close started.
+    expect(socketClosed).toBe(true);
+  });
+
   it('half-close: the peer FIN completes the reader while our writer goes on', async () => {
     p = await pair();
     const { reader, writer } = p.connection;

@@ -34,15 +34,16 @@ describe('withConnection', () => {
     const values = await lastValueFrom(
       withConnection(where(), (c) => {
         connection = c;
-        const writerClose = c.writer.close.bind(c.writer);
-        const readerClose = c.reader.close.bind(c.reader);
-        jest.spyOn(c.writer, 'close').mockImplementation((o) => {
+        // The connection closes both with shut(): close() without the Observable.
+        const writerShut = c.writer.shut.bind(c.writer);
+        const readerShut = c.reader.shut.bind(c.reader);
+        jest.spyOn(c.writer, 'shut').mockImplementation((o) => {
           calls.push('writer');
-          return writerClose(o);
+          writerShut(o);
         });
-        jest.spyOn(c.reader, 'close').mockImplementation(() => {
+        jest.spyOn(c.reader, 'shut').mockImplementation(() => {
           calls.push('reader');
-          return readerClose();
+          readerShut();
         });
         c.writer.writeLine('hello');
         return of(1, 2, 3);

@@ -182,6 +182,23 @@ describe('Writer', () => {
     await lastValueFrom(writer.close());
   });
 
+  it('closeFinished asked for only once the close is over replays how it ended', async () => {
+    p = await pair();
+    await lastValueFrom(p.connection.close());
+    await expect(lastValueFrom(p.connection.writer.closeFinished)).resolves.toBeUndefined();
+
+    const limited = await pair({ bufferAgeLimit: 50 });
+    try {
+      limited.connection.writer.write('HEAD');
+      backUp(limited.connection.writer, limited.peer);
+      await lastValueFrom(limited.connection.closed);
+      const error = await lastValueFrom(limited.connection.writer.closeFinished).catch((e) => e);
+      expect(error).toBeInstanceOf(BufferAgeLimitError);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('fails with BufferAgeLimitError against a peer that never reads, closes the connection, and the process lives', async () => {
     p = await pair({ bufferAgeLimit: 150 });
     const { writer, reader } = p.connection;

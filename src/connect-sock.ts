@@ -14,7 +14,7 @@ import {
 import type { Address, UnixAddress } from './address';
 import { ConnectInterruptedError, ConnectTimeoutError } from './errors';
 import { type DeadlineQueue, type Due, deadlineQueue } from './internal/deadline-queue';
-import { SOCKET_SLOT } from './internal/socket-transport';
+import { onSocketError, SOCKET_SLOT } from './internal/socket-transport';
 import { checkNumber, describe } from './internal/validate';
 import { Socket } from './socket';
 import { WhereToConnect } from './where-to-connect';
@@ -72,15 +72,20 @@ export function connectSock<A extends Address>(
   where: WhereToConnect<A>,
   options: ConnectSockOptions = {},
 ): Observable<Socket<A>> {
-  return connectWith('connectSock', where, options, (socket) => socket);
+  return connectWith('connectSock', where, options, (socket) => socket, false);
 }
 
-/** @internal `connectSock`, with `wrap` applied to the socket before it is emitted. */
+/**
+ * @internal `connectSock`, with `wrap` applied to the socket before it is emitted.
+ * `keepErrorListener`: leave the attempt's `error` listener ({@link onSocketError}) on the socket
+ * for `wrap`'s transport to take over; otherwise the socket is emitted with no listener of ours.
+ */
 export function connectWith<A extends Address, T>(
   caller: string,
   where: WhereToConnect<A>,
   options: ConnectSockOptions,
   wrap: (socket: Socket<A>) => T,
+  keepErrorListener: boolean,
 ): Observable<T> {
   if (!(where instanceof WhereToConnect)) {
     throw new TypeError(
@@ -114,6 +119,7 @@ export function connectWith<A extends Address, T>(
     tlsOptions,
     scheduler,
     wrap,
+    keepErrorListener,
     connectEvent: tlsOptions === undefined ? 'connect' : 'secureConnect',
   };
   return new ConnectObservable(spec);
@@ -128,6 +134,7 @@ interface AttemptSpec<A extends Address, T> {
   tlsOptions: tls.ConnectionOptions | true | undefined;
   scheduler: SchedulerLike;
   wrap: (socket: Socket<A>) => T;
+  keepErrorListener: boolean;
   connectEvent: 'connect' | 'secureConnect';
 }
 
@@ -149,14 +156,11 @@ function onAttemptConnect(this: AttemptSocket): void {
   (this[SOCKET_SLOT] as AttemptEvents | undefined)?.connected();
 }
 
-function onAttemptError(this: AttemptSocket, error: Error): void {
-  (this[SOCKET_SLOT] as AttemptEvents | undefined)?.fail(error);
-}
-
 /** The part of an attempt the shared handlers call. */
 interface AttemptEvents {
   connected(): void;
-  fail(error: unknown): void;
+  /** The socket's `error` ({@link onSocketError}). */
+  onError(error: Error): void;
   expired(): void;
 }
 
@@ -219,7 +223,7 @@ class Attempt<A extends Address, T> implements AttemptEvents, Due {
     this.socket = socket;
     socket[SOCKET_SLOT] = this;
     socket.on(connectEvent, onAttemptConnect);
-    socket.on('error', onAttemptError);
+    socket.on('error', onSocketError);
     return this;
   }
 
@@ -231,7 +235,7 @@ class Attempt<A extends Address, T> implements AttemptEvents, Due {
   /** The subscription ended before the attempt did. */
   unsubscribe(): void {
     if (this.done) return;
-    this.finish();
+    this.finish(false);
     this.socket?.destroy();
   }
 
@@ -241,17 +245,21 @@ class Attempt<A extends Address, T> implements AttemptEvents, Due {
     this.fail(new ConnectTimeoutError(where.toString(), timeout));
   }
 
+  onError(error: Error): void {
+    this.fail(error);
+  }
+
   fail(error: unknown): void {
     if (this.done) return;
-    this.finish();
+    this.finish(false);
     this.socket?.destroy();
     this.subscriber.error(error);
   }
 
   connected(): void {
     if (this.done) return;
-    this.finish();
-    const { where, tlsOptions, wrap } = this.spec;
+    const { where, tlsOptions, wrap, keepErrorListener } = this.spec;
+    this.finish(keepErrorListener);
     const connected = this.socket!;
     // tls.connect ignores the noDelay option, unlike net.connect.
     if (tlsOptions !== undefined) connected.setNoDelay(true);
@@ -265,6 +273,7 @@ class Attempt<A extends Address, T> implements AttemptEvents, Due {
     try {
       value = wrap(new Socket<A>(connected, where.family, known));
     } catch (error) {
+      if (keepErrorListener) connected.off('error', onSocketError);
       connected.destroy();
       this.subscriber.error(error);
       return;
@@ -284,7 +293,8 @@ class Attempt<A extends Address, T> implements AttemptEvents, Due {
     );
   }
 
-  private finish(): void {
+  /** The attempt is over; `keepErrorListener`: connected, and its transport takes that listener over. */
+  private finish(keepErrorListener: boolean): void {
     this.done = true;
     this.deadlines?.remove(this);
     this.timer?.unsubscribe();
@@ -293,7 +303,7 @@ class Attempt<A extends Address, T> implements AttemptEvents, Due {
     const { socket } = this;
     if (socket !== undefined) {
       socket.off(this.spec.connectEvent, onAttemptConnect);
-      socket.off('error', onAttemptError);
+      if (!keepErrorListener) socket.off('error', onSocketError);
       socket[SOCKET_SLOT] = undefined;
     }
   }

@@ -39,6 +39,7 @@ export function connect<A extends Address>(
     'connect',
     where,
     options,
-    (socket) => new Connection(socket, socketTransport(socket.nodeSocket), options),
+    (socket) => new Connection(socket, socketTransport(socket.nodeSocket, true), options),
+    true,
   );
 }

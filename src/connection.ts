@@ -1,4 +1,4 @@
-import { asapScheduler, asyncScheduler, type Observable, of, type SchedulerLike } from 'rxjs';
+import { asapScheduler, asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import type { Address } from './address';
 import { ConnectionAbortedError } from './errors';
 import { Outcome } from './internal/outcome';
@@ -56,9 +56,6 @@ export interface ConnectionMonitor {
   /** The socket is closed: what `connection.closed` reports. */
   connectionClosed(): void;
 }
-
-/** What a reader closed before the writer was done waits for: nothing (shared, as it is cold). */
-const READER_RELEASED: Observable<void> = of(undefined);
 
 /** The default of `ConnectionOptions.readerBufferSize`. */
 export const DEFAULT_READER_BUFFER_SIZE = 128 * 1024;
@@ -205,7 +202,7 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
    */
   close(options: WriterCloseOptions): Observable<void> {
     if (this.closing === undefined) {
-      this.writer.close(options); // throws at once on bad options, before anything changes
+      this.writer.shut(options); // throws at once on bad options, before anything changes
       this.closing = new Outcome();
       if (this.writerDone) this.afterWriter();
     }
@@ -214,7 +211,7 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
 
   /** `close()` was called and the writer is done: closes the reader; `closing` waits for the transport. */
   private afterWriter(): void {
-    this.reader.close();
+    this.reader.shut();
     if (this.transportClosed) this.settleClosing();
   }
 
@@ -233,10 +230,10 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
     this.transport.resume();
   }
 
-  readerClosed(): Observable<void> {
+  readerClosed(): boolean {
     this.readerDone = true;
     this.destroyIfDone();
-    return this.writerDone ? this.closed() : READER_RELEASED;
+    return this.writerDone;
   }
 
   // WriterOwner

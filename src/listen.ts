@@ -1,6 +1,6 @@
 import type * as net from 'node:net';
 import type * as tls from 'node:tls';
-import { map, type Observable } from 'rxjs';
+import { Observable } from 'rxjs';
 import type { Address } from './address';
 import {
   Connection,
@@ -55,15 +55,30 @@ export function listen<A extends Address, L>(
   checkConnectionOptions('listen', options);
   const { backlog = DEFAULT_BACKLOG, tls, onListening } = options;
   checkNumber('listen', 'backlog', backlog, 0, true);
-  let bound: A;
-  return listenSockets(where, {
-    backlog,
-    tls,
-    onListening: (_server, address) => {
-      bound = address;
-      onListening?.(where.listeningOn(address));
-    },
-  }).pipe(map((socket) => acceptedConnection(socket, bound, options)));
+  return new Observable<Connection<A>>((subscriber) => {
+    let bound: A;
+    return listenSockets(where, {
+      backlog,
+      tls,
+      onListening: (_server, address) => {
+        bound = address;
+        onListening?.(where.listeningOn(address));
+      },
+      onSocket: (socket) => {
+        let connection: Connection<A>;
+        try {
+          connection = acceptedConnection(socket, bound, options);
+        } catch (error) {
+          // Never thrown into Node's event emitter: the stream fails, as `map` would make it.
+          socket.destroy();
+          subscriber.error(error);
+          return;
+        }
+        subscriber.next(connection);
+      },
+      onError: (error) => subscriber.error(error),
+    });
+  });
 }
 
 /** @internal Throws unless `where` is a `WhereToListen`. */

@@ -1,4 +1,4 @@
-import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
+import { Observable, of, type Subscriber, type TeardownLogic } from 'rxjs';
 import { ConcurrentReadError, ReaderClosedError } from './errors';
 import { ByteQueue } from './internal/byte-queue';
 import {
@@ -45,9 +45,17 @@ export interface ReadUntilOptions {
 export interface ReaderSource {
   pause(): void;
   resume(): void;
-  /** The Reader was closed by its user; returns what `close()` returns. */
-  readerClosed(): Observable<void>;
+  /**
+   * The Reader was closed. True if the writer was done already: `close()` then completes once the
+   * connection is closed; otherwise at once.
+   */
+  readerClosed(): boolean;
+  /** Completes once the connection is closed. */
+  closed(): Observable<void>;
 }
+
+/** What `close()` returns for a reader closed before the writer was done: nothing to wait for. */
+const RELEASED: Observable<void> = of(undefined);
 
 /** One consumption at a time: a push subscription, a pull read, `lines()` or `transfer()`. */
 interface Consumer {
@@ -101,6 +109,9 @@ export class Reader extends Observable<Buffer> {
   private failure: unknown;
   private consumer: Consumer | null = null;
   private paused = false;
+  /** Closed once the writer was done: `close()` waits for the connection to close. */
+  private closedAfterWriter = false;
+  /** What `close()` returns, made at its first call. */
   private closeResult: Observable<void> | undefined;
 
   /** @internal */
@@ -245,14 +256,19 @@ export class Reader extends Observable<Buffer> {
    * subscriber completes, and later reads fail with a `ReaderClosedError`.
    */
   close(): Observable<void> {
-    if (this.closeResult === undefined) {
-      this.state = 'closed';
-      this.queue = NO_BYTES;
-      this.consumer?.pump();
-      this.closeResult = this.input.readerClosed();
-      this.regulate();
-    }
+    this.shut();
+    this.closeResult ??= this.closedAfterWriter ? this.input.closed() : RELEASED;
     return this.closeResult;
+  }
+
+  /** @internal `close()` without its result, for the connection closing its reader itself. */
+  shut(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.queue = NO_BYTES;
+    this.consumer?.pump();
+    this.closedAfterWriter = this.input.readerClosed();
+    this.regulate();
   }
 
   /** @internal Bytes from the transport. */

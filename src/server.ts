@@ -122,7 +122,8 @@ export class Server<A extends Address, L> {
   private readonly served: Served<A>[] = [];
   /** Accepted sockets waiting, unread, for a slot, first come first served. */
   private readonly queued = new Set<net.Socket>();
-  private pipeline: Subscription | undefined;
+  /** Closes the listening socket (idempotent). */
+  private stopListening: (() => void) | undefined;
   private serving!: Serving<A>;
   /** `close()` waits for the connections being served: it is done when the last one is. */
   private settleWhenIdle = false;
@@ -201,7 +202,7 @@ export class Server<A extends Address, L> {
 
     return new Observable<Server<A, L>>((subscriber) => {
       const server = new Server<A, L>(maxConnections, maxPendingConnections, scheduler, tls === undefined);
-      const accepted = listenSockets(where, {
+      server.stopListening = listenSockets(where, {
         backlog: maxPendingConnections,
         tls,
         onAcceptError: (error) => server.emit('rejected', undefined, error),
@@ -222,16 +223,14 @@ export class Server<A extends Address, L> {
           subscriber.next(server);
           subscriber.complete();
         },
-      });
-      server.pipeline = accepted.subscribe({
-        next: (socket) => server.accept(socket),
-        error: (error) => {
+        onSocket: (socket) => server.accept(socket),
+        onError: (error) => {
           if (!server.listening) subscriber.error(error);
           else server.fail(error);
         },
       });
       return () => {
-        if (!server.listening) server.pipeline?.unsubscribe();
+        if (!server.listening) server.stopListening?.();
       };
     });
   }
@@ -397,7 +396,7 @@ export class Server<A extends Address, L> {
   /** Stops accepting, closes the listening socket, and drops the connections waiting for a slot. */
   private shutdown(): void {
     this.closeStarted = true;
-    this.pipeline?.unsubscribe();
+    this.stopListening?.();
     for (const socket of this.queued) socket.destroy();
     this.queued.clear();
   }

@@ -112,7 +112,10 @@ export class Writer implements Observer<string | Uint8Array> {
   private waiting: Waiting[] | undefined;
   private ageCheck: Subscription | undefined;
   private forceClose: Subscription | undefined;
-  private readonly finished = new Outcome();
+  /** `closeFinished`, made when first asked for: most writers are closed without anyone asking. */
+  private finished: Outcome | undefined;
+  /** What the close settled with (`undefined`: success), once `state` is `'closed'`. */
+  private closeFailure: unknown;
   private left: Outcome | undefined;
 
   /** @internal */
@@ -150,6 +153,10 @@ export class Writer implements Observer<string | Uint8Array> {
 
   /** Completes when the writer is closed (FIN sent, or forced), erroring if the writer failed. */
   get closeFinished(): Observable<void> {
+    if (this.finished === undefined) {
+      this.finished = new Outcome();
+      if (this.state === 'closed') this.settleFinished(this.finished);
+    }
     return this.finished.asObservable();
   }
 
@@ -190,7 +197,7 @@ export class Writer implements Observer<string | Uint8Array> {
 
   /** `Observer.error`: aborts: drops what is unflushed and closes the connection at once. */
   error(_reason: unknown): void {
-    if (this.finished.settled) return;
+    if (this.state === 'closed') return;
     this.abort(undefined);
   }
 
@@ -220,6 +227,12 @@ export class Writer implements Observer<string | Uint8Array> {
    * @param options `forceCloseAfter` (default `30_000` ms).
    */
   close(options: WriterCloseOptions = {}): Observable<void> {
+    this.shut(options);
+    return this.closeFinished;
+  }
+
+  /** @internal `close()` without its result, for the connection closing its writer itself. */
+  shut(options: WriterCloseOptions): void {
     const { forceCloseAfter = 30_000 } = options;
     if (forceCloseAfter !== 'never' && !(typeof forceCloseAfter === 'number' && forceCloseAfter >= 0)) {
       throw new RangeError(
@@ -246,7 +259,6 @@ export class Writer implements Observer<string | Uint8Array> {
         }
       }
     }
-    return this.closeFinished;
   }
 
   /** @internal The connection failed beneath the writer (reset, broken pipe, torn down). */
@@ -417,7 +429,7 @@ export class Writer implements Observer<string | Uint8Array> {
   checkAge(): void {
     this.ageCheck = undefined;
     const waiting = this.waiting;
-    if (waiting === undefined || this.finished.settled || this.failure !== undefined) return;
+    if (waiting === undefined || this.state === 'closed' || this.failure !== undefined) return;
     const reached = this.handed - this.transport.writableLength;
     while (waiting.length > 0 && waiting[0].end <= reached) waiting.shift();
     if (waiting.length === 0) {
@@ -461,7 +473,7 @@ export class Writer implements Observer<string | Uint8Array> {
   }
 
   private finishClose(): void {
-    if (this.state === 'closed' && this.finished.settled) return;
+    if (this.state === 'closed') return;
     this.state = 'closed';
     this.settleClose();
     this.owner.writerFinished(this.failure);
@@ -473,12 +485,14 @@ export class Writer implements Observer<string | Uint8Array> {
     this.ageCheck?.unsubscribe();
     this.ageCheck = undefined;
     this.waiting = undefined;
-    if (this.failure === undefined) {
-      this.finished.resolve();
-    } else {
-      this.finished.reject(this.failure);
-      this.owner.writerFailed?.(this.failure);
-    }
+    this.closeFailure = this.failure;
+    if (this.finished !== undefined) this.settleFinished(this.finished);
+    if (this.failure !== undefined) this.owner.writerFailed?.(this.failure);
+  }
+
+  private settleFinished(finished: Outcome): void {
+    if (this.closeFailure === undefined) finished.resolve();
+    else finished.reject(this.closeFailure);
   }
 
   private dropBuffer(): void {

@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { Observable } from 'rxjs';
 import { type Address, inetAddress } from '../address';
 import type { WhereToListen } from '../where-to-listen';
 
@@ -19,86 +18,92 @@ export interface ListenSocketsOptions<A extends Address> {
   onAcceptError?: (error: Error) => void;
   /** Called once listening, with the Node server and the address actually bound. */
   onListening: (server: net.Server, bound: A) => void;
+  /** Called with each accepted socket (with TLS, once its handshake is done). */
+  onSocket: (socket: net.Socket) => void;
+  /** Called once if listening fails or the listening socket fails; stop listening then. */
+  onError: (error: Error) => void;
 }
 
 /**
- * The accepted sockets of a listening socket, as an Observable: subscribing binds and listens,
- * unsubscribing closes the listening socket (and, for a Unix socket, removes its file). The one
- * place where `net.Server` events are wired; `listen` and `Server.create` build on it.
+ * Binds and listens, and hands each accepted socket to `options.onSocket`; returns what stops
+ * listening: it closes the listening socket (and, for a Unix socket, removes its file), and may be
+ * called more than once. The one place where `net.Server` events are wired; `listen` and
+ * `Server.create` build on it. Callbacks rather than an Observable: a server accepting thousands
+ * of connections a second would otherwise pay a subscriber's layers for each.
  */
 export function listenSockets<A extends Address>(
   where: WhereToListen<A, unknown>,
   options: ListenSocketsOptions<A>,
-): Observable<net.Socket> {
-  return new Observable<net.Socket>((subscriber) => {
-    let server: net.Server | undefined;
-    let closed = false;
-    const connectionEvent = options.tls === undefined ? 'connection' : 'secureConnection';
-    const onConnection = (socket: net.Socket) => {
-      // Half-open from here on (see below), as a plain TCP connection is from the start.
-      if (options.tls !== undefined) socket.allowHalfOpen = true;
-      subscriber.next(socket);
-    };
-    const onError = (error: NodeJS.ErrnoException) => {
-      if (error.syscall === 'accept') options.onAcceptError?.(error);
-      else subscriber.error(error);
-    };
-    // A failed TLS handshake concerns that client only. Node leaves the socket open after some
-    // of them (ERR_TLS_HANDSHAKE_TIMEOUT), holding its descriptor: close it, always.
-    const onTlsClientError = (error: Error, socket: tls.TLSSocket) => {
-      socket.destroy();
-      if (!closed) options.onAcceptError?.(error);
-    };
+): () => void {
+  let server: net.Server | undefined;
+  let closed = false;
+  const connectionEvent = options.tls === undefined ? 'connection' : 'secureConnection';
+  const onConnection = (socket: net.Socket) => {
+    // Half-open from here on (see below), as a plain TCP connection is from the start.
+    if (options.tls !== undefined) socket.allowHalfOpen = true;
+    options.onSocket(socket);
+  };
+  const onError = (error: NodeJS.ErrnoException) => {
+    if (closed) return;
+    if (error.syscall === 'accept') options.onAcceptError?.(error);
+    else options.onError(error);
+  };
+  // A failed TLS handshake concerns that client only. Node leaves the socket open after some
+  // of them (ERR_TLS_HANDSHAKE_TIMEOUT), holding its descriptor: close it, always.
+  const onTlsClientError = (error: Error, socket: tls.TLSSocket) => {
+    socket.destroy();
+    if (!closed) options.onAcceptError?.(error);
+  };
 
-    const start = () => {
+  const start = () => {
+    if (closed) return;
+    // No-delay is Async's default (it can still be changed per socket). Half-open is what the
+    // Reader and the Writer rely on; with TLS it is turned on only once the handshake is done:
+    // a client leaving during the handshake is otherwise taken for a half-close, and its
+    // socket kept open until the handshake timeout.
+    server =
+      options.tls === undefined
+        ? net.createServer({ allowHalfOpen: true, noDelay: true })
+        : tls.createServer({ ...options.tls, allowHalfOpen: false, noDelay: true });
+    server.on(connectionEvent, onConnection);
+    server.on('error', onError);
+    server.on('tlsClientError', onTlsClientError);
+    const listening = server;
+    const { address } = where;
+    const listenOptions: net.ListenOptions =
+      address.family === 'unix'
+        ? { path: address.path, backlog: options.backlog }
+        : { host: address.host, port: address.port, backlog: options.backlog, ipv6Only: false };
+    listening.listen(listenOptions, () => {
       if (closed) return;
-      // No-delay is Async's default (it can still be changed per socket). Half-open is what the
-      // Reader and the Writer rely on; with TLS it is turned on only once the handshake is done:
-      // a client leaving during the handshake is otherwise taken for a half-close, and its
-      // socket kept open until the handshake timeout.
-      server =
-        options.tls === undefined
-          ? net.createServer({ allowHalfOpen: true, noDelay: true })
-          : tls.createServer({ ...options.tls, allowHalfOpen: false, noDelay: true });
-      server.on(connectionEvent, onConnection);
-      server.on('error', onError);
-      server.on('tlsClientError', onTlsClientError);
-      const listening = server;
-      const { address } = where;
-      const listenOptions: net.ListenOptions =
-        address.family === 'unix'
-          ? { path: address.path, backlog: options.backlog }
-          : { host: address.host, port: address.port, backlog: options.backlog, ipv6Only: false };
-      listening.listen(listenOptions, () => {
-        if (closed) return;
-        const bound = listening.address();
-        const actual =
-          address.family === 'unix' || bound === null || typeof bound === 'string'
-            ? address
-            : inetAddress(bound.address, bound.port);
-        options.onListening(listening, actual as A);
-      });
-    };
+      const bound = listening.address();
+      const actual =
+        address.family === 'unix' || bound === null || typeof bound === 'string'
+          ? address
+          : inetAddress(bound.address, bound.port);
+      options.onListening(listening, actual as A);
+    });
+  };
 
-    if (where.address.family === 'unix') {
-      takeOverStaleSocket(where.address.path).then(start, onError);
-    } else {
-      start();
-    }
+  if (where.address.family === 'unix') {
+    takeOverStaleSocket(where.address.path).then(start, onError);
+  } else {
+    start();
+  }
 
-    return () => {
-      closed = true;
-      if (server === undefined) return;
-      server.off(connectionEvent, onConnection);
-      // A handshake under way when the listening socket closes still completes: nobody will
-      // serve that connection, so close it rather than leave the client waiting.
-      if (options.tls !== undefined) server.on(connectionEvent, (socket: net.Socket) => socket.destroy());
-      // Errors after this point concern nobody; keep a listener so that none is uncaught.
-      server.off('error', onError);
-      server.on('error', ignore);
-      if (server.listening) server.close();
-    };
-  });
+  return () => {
+    if (closed) return;
+    closed = true;
+    if (server === undefined) return;
+    server.off(connectionEvent, onConnection);
+    // A handshake under way when the listening socket closes still completes: nobody will
+    // serve that connection, so close it rather than leave the client waiting.
+    if (options.tls !== undefined) server.on(connectionEvent, (socket: net.Socket) => socket.destroy());
+    // Errors after this point concern nobody; keep a listener so that none is uncaught.
+    server.off('error', onError);
+    server.on('error', ignore);
+    if (server.listening) server.close();
+  };
 }
 
 function ignore(): void {}

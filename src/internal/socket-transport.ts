@@ -32,14 +32,19 @@ function onEnd(this: WiredSocket): void {
   (this[SOCKET_SLOT] as TransportListener | undefined)?.onEnd();
 }
 
-function onError(this: WiredSocket, error: Error): void {
-  (this[SOCKET_SLOT] as TransportListener | undefined)?.onError(error);
+/**
+ * The `error` handler of both the connection attempt and the transport, so that a socket
+ * `connect` opens keeps one `error` listener from its attempt to its close: an add and a remove
+ * fewer per connection.
+ */
+export function onSocketError(this: WiredSocket, error: Error): void {
+  (this[SOCKET_SLOT] as Pick<TransportListener, 'onError'> | undefined)?.onError(error);
 }
 
 function onClose(this: WiredSocket): void {
   this.off('data', onData);
   this.off('end', onEnd);
-  this.off('error', onError);
+  this.off('error', onSocketError);
   this.off('close', onClose);
   const listener = this[SOCKET_SLOT] as TransportListener | undefined;
   this[SOCKET_SLOT] = undefined;
@@ -55,7 +60,11 @@ class SocketTransport implements Transport {
   /** A TLS socket always gets its callback: an empty write is a special case of TLS we avoid. */
   private readonly plain: boolean;
 
-  constructor(private readonly socket: WiredSocket) {
+  constructor(
+    private readonly socket: WiredSocket,
+    /** The connection attempt left its `error` listener ({@link onSocketError}) on the socket. */
+    private readonly errorListenerAdded: boolean,
+  ) {
     this.plain = !(socket instanceof TLSSocket);
   }
 
@@ -114,6 +123,7 @@ class SocketTransport implements Transport {
   start(listener: TransportListener): void {
     const { socket } = this;
     if (socket.destroyed) {
+      if (this.errorListenerAdded) socket.off('error', onSocketError);
       // Gone before it was wired (a TLS connection reset while it waited for a slot): its events
       // are over, so report its end as they would have.
       process.nextTick(() => {
@@ -125,7 +135,7 @@ class SocketTransport implements Transport {
     socket[SOCKET_SLOT] = listener;
     socket.on('data', onData);
     socket.on('end', onEnd);
-    socket.on('error', onError);
+    if (!this.errorListenerAdded) socket.on('error', onSocketError);
     socket.on('close', onClose);
     // A socket accepted with pauseOnConnect does not start reading by itself.
     socket.resume();
@@ -137,7 +147,11 @@ export function isSocketTransport(transport: Transport): boolean {
   return transport instanceof SocketTransport;
 }
 
-/** A Node socket as a {@link Transport}. */
-export function socketTransport(socket: Socket): Transport {
-  return new SocketTransport(socket);
+/**
+ * A Node socket as a {@link Transport}. `errorListenerAdded`: the socket already has
+ * {@link onSocketError} as a listener (left by the connection attempt), which the transport then
+ * takes over rather than adding its own.
+ */
+export function socketTransport(socket: Socket, errorListenerAdded = false): Transport {
+  return new SocketTransport(socket, errorListenerAdded);
 }
