@@ -373,6 +373,31 @@ describe('Server.create', () => {
     await waitFor(() => server.numConnections === 0);
   });
 
+  it('stops with the error, rather than throw into Node, when an accepted socket cannot be wired', async () => {
+    const handler = jest.fn(() => NEVER);
+    const server = await start(handler);
+    const finished = lastValueFrom(server.closeFinished).catch((e) => e);
+    const failure = new Error('wiring failed');
+    // The transport resumes the socket as it wires it: make that throw, once.
+    const resume = jest.spyOn(net.Socket.prototype, 'resume').mockImplementationOnce(() => {
+      throw failure;
+    });
+    // A client that does not read: its own socket is never resumed.
+    const socket = net.connect({ host: '127.0.0.1', port: server.listeningOn });
+    socket.on('error', () => {});
+    try {
+      await once(socket, 'close'); // the accepted socket was destroyed
+      expect(await finished).toBe(failure);
+      expect(handler).not.toHaveBeenCalled();
+      const refused = client(server.listeningOn);
+      await refused.ended;
+      expect(refused.error()?.code).toBe('ECONNREFUSED');
+    } finally {
+      resume.mockRestore();
+      socket.destroy();
+    }
+  });
+
   it('closes the connection when the peer resets, even while the handler runs', async () => {
     let seen: Writer | undefined;
     const server = await start((_address, _reader, writer) => {

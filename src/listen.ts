@@ -64,18 +64,7 @@ export function listen<A extends Address, L>(
         bound = address;
         onListening?.(where.listeningOn(address));
       },
-      onSocket: (socket) => {
-        let connection: Connection<A>;
-        try {
-          connection = acceptedConnection(socket, bound, options);
-        } catch (error) {
-          // Never thrown into Node's event emitter: the stream fails, as `map` would make it.
-          socket.destroy();
-          subscriber.error(error);
-          return;
-        }
-        subscriber.next(connection);
-      },
+      onSocket: (socket) => subscriber.next(acceptedConnection(socket, bound, options)),
       onError: (error) => subscriber.error(error),
     });
   });

@@ -18,7 +18,10 @@ export interface ListenSocketsOptions<A extends Address> {
   onAcceptError?: (error: Error) => void;
   /** Called once listening, with the Node server and the address actually bound. */
   onListening: (server: net.Server, bound: A) => void;
-  /** Called with each accepted socket (with TLS, once its handshake is done). */
+  /**
+   * Called with each accepted socket (with TLS, once its handshake is done). If it throws, the
+   * socket is destroyed and `onError` called with what it threw.
+   */
   onSocket: (socket: net.Socket) => void;
   /** Called once if listening fails or the listening socket fails; stop listening then. */
   onError: (error: Error) => void;
@@ -41,7 +44,14 @@ export function listenSockets<A extends Address>(
   const onConnection = (socket: net.Socket) => {
     // Half-open from here on (see below), as a plain TCP connection is from the start.
     if (options.tls !== undefined) socket.allowHalfOpen = true;
-    options.onSocket(socket);
+    try {
+      options.onSocket(socket);
+    } catch (error) {
+      // Never thrown into Node's event emitter: that socket is closed and listening fails, as
+      // an error of the subscriber used to make it.
+      socket.destroy();
+      if (!closed) options.onError(error as Error);
+    }
   };
   const onError = (error: NodeJS.ErrnoException) => {
     if (closed) return;
