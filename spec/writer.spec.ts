@@ -1,5 +1,5 @@
 import * as crypto from 'node:crypto';
-import { BufferAgeLimitError, ConsumerLeftError, WriterClosedError } from 'rx-tcp';
+import { BufferAgeLimitError, ConnectionAbortedError, ConsumerLeftError, WriterClosedError } from 'rx-tcp';
 import { asyncScheduler, from, lastValueFrom } from 'rxjs';
 import { type ClientAndPeer, clientAndPeer } from './helpers/client-and-peer';
 import { backUp, collect, once } from './helpers/net';
@@ -154,8 +154,12 @@ describe('Writer', () => {
     p = await pair({ bufferAgeLimit: 'unlimited' });
     backUp(p.connection.writer, p.peer);
     const started = Date.now();
-    await lastValueFrom(p.connection.writer.close({ forceCloseAfter: 100 }));
+    const error = await lastValueFrom(p.connection.writer.close({ forceCloseAfter: 100 })).catch((e) => e);
     expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+    // Bytes were dropped: a failure of the writer, by this side, never a success.
+    expect(error).toBeInstanceOf(ConnectionAbortedError);
+    expect(error.message).toMatch(/force-closed with \d+ bytes unsent/);
+    expect(p.connection.writer.bytesLost).toBeGreaterThan(0);
     await lastValueFrom(p.connection.closed);
   });
 

@@ -155,12 +155,28 @@ export class Connection<A extends Address = Address> {
    * the socket is closed, erroring with the writer's failure if it had one. Idempotent.
    */
   close(options: WriterCloseOptions = {}): Observable<void> {
-    return this.link.close(options);
+    return this.link.close(options, true);
+  }
+
+  /**
+   * @internal `close()` made by the library on its user's behalf (a handler's end, an idle
+   * timeout, `withConnection`): a write made afterwards is dropped rather than thrown.
+   */
+  release(options: WriterCloseOptions): Observable<void> {
+    return this.link.close(options, false);
   }
 
   /** Tears the connection down at once with a reset, dropping unflushed bytes. */
   destroy(): void {
     this.link.transport.abort();
+  }
+
+  /**
+   * @internal True if `error` is how this connection failed: the transport's error, or the
+   * writer's failure, passed on unchanged by whoever saw it.
+   */
+  failedWith(error: unknown): boolean {
+    return this.link.failedWith(error);
   }
 }
 
@@ -177,8 +193,10 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
   private closedOutcome: Outcome | undefined;
   /** `Connection.close()`: its outcome, once called. */
   private closing: Outcome | undefined;
-  /** What the writer finished with (`closeFinished`'s error), if it failed. */
+  /** What the writer failed with (`closeFinished`'s error), if it failed. */
   private writerFailure: unknown;
+  /** The error the transport failed with (a reset, a broken pipe), once it did. */
+  private transportError: unknown;
 
   constructor(
     readonly transport: Transport,
@@ -200,13 +218,17 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
    * closed; errors with the writer's failure. Followed through the writer's and the transport's
    * callbacks rather than subscriptions.
    */
-  close(options: WriterCloseOptions): Observable<void> {
+  close(options: WriterCloseOptions, byCaller: boolean): Observable<void> {
+    this.writer.shut(options, byCaller); // throws at once on bad options, before anything changes
     if (this.closing === undefined) {
-      this.writer.shut(options); // throws at once on bad options, before anything changes
       this.closing = new Outcome();
       if (this.writerDone) this.afterWriter();
     }
     return this.closing;
+  }
+
+  failedWith(error: unknown): boolean {
+    return error !== undefined && (error === this.transportError || error === this.writerFailure);
   }
 
   /** `close()` was called and the writer is done: closes the reader; `closing` waits for the transport. */
@@ -237,24 +259,23 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
   }
 
   // WriterOwner
-  writerFinished(): void {
+  writerClosed(): void {
     this.writerDone = true;
     this.destroyIfDone();
     if (this.closing !== undefined) this.afterWriter();
   }
 
-  peerLeft(): void {
+  peerLeft(error: unknown): void {
+    this.transportError ??= error;
     this.monitor?.peerLeft();
   }
 
   writerFailed(failure: unknown): void {
+    this.writerDone = true;
     this.writerFailure = failure;
     this.monitor?.writerFailed(failure);
-  }
-
-  writerAborted(failure: unknown): void {
-    this.writerDone = true;
-    if (this.readerOpen()) this.reader.fail(failure ?? new ConnectionAbortedError());
+    // A reader still reading learns why: the peer's own error if it left, else the writer's.
+    if (this.readerOpen()) this.reader.fail(this.transportError ?? failure);
     this.transport.abort();
     if (this.closing !== undefined) this.afterWriter();
   }
@@ -271,13 +292,15 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
   }
 
   onError(error: Error): void {
+    this.transportError ??= error;
     this.reader.fail(error);
     this.writer.transportFailed(error);
   }
 
   onClose(): void {
-    // Built only when a reader still reads: an error's stack trace costs microseconds.
-    if (this.readerOpen()) this.reader.fail(new ConnectionAbortedError());
+    // A reset seen first by a write is still a reset to the reader, not a close of ours. An error
+    // is built only when a reader still reads: its stack trace costs microseconds.
+    if (this.readerOpen()) this.reader.fail(this.transportError ?? new ConnectionAbortedError());
     this.writer.transportClosed();
     this.transportClosed = true;
     this.closedOutcome?.resolve();

@@ -46,10 +46,14 @@ export class ConnectInterruptedError extends RxTcpError {
   }
 }
 
-/** The connection was torn down by our side (a forced close, an abort) while the reader still read. */
+/**
+ * The connection was torn down by this side (a forced close, `writer.error()`, a close while a read
+ * waited), never by the peer: a peer's reset is reported as `ECONNRESET`/`EPIPE` or a
+ * `ConsumerLeftError`.
+ */
 export class ConnectionAbortedError extends RxTcpError {
-  constructor(cause?: unknown) {
-    super('ERR_RXTCP_CONNECTION_ABORTED', 'the connection was closed by this side while reading', { cause });
+  constructor(cause?: unknown, message = 'the connection was closed by this side while reading') {
+    super('ERR_RXTCP_CONNECTION_ABORTED', message, { cause });
   }
 }
 

@@ -7,9 +7,11 @@ export {
   DEFAULT_BUFFER_AGE_LIMIT,
   DEFAULT_READER_BUFFER_SIZE,
 } from './connection';
+export { isConnectionFailure } from './connection-failure';
 export * from './errors';
+export { CLOSE_FORCE_AFTER } from './internal/limits';
 export { DEFAULT_BACKLOG, type ListenOptions, listen } from './listen';
-export { EOF, Reader, type ReadUntilOptions, type ShortRead } from './reader';
+export { EOF, Reader, type ReadLineOptions, type ReadUntilOptions, type ShortRead } from './reader';
 export {
   DEFAULT_MAX_CONNECTIONS,
   type Handler,
@@ -37,5 +39,5 @@ export {
   type WhereToListenJSON,
   type WhereToListenSpec,
 } from './where-to-listen';
-export { CLOSE_FORCE_AFTER, withConnection } from './with-connection';
-export { type BufferAgeLimit, Writer, type WriterCloseOptions } from './writer';
+export { withConnection } from './with-connection';
+export { type BufferAgeLimit, Writer, type WriterCloseOptions, type WriterState } from './writer';

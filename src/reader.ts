@@ -9,7 +9,9 @@ import {
   type ShortRead,
   Utf8LineDecoder,
 } from './internal/frame-decoder';
-import type { Writer } from './writer';
+import { DEFAULT_MAX_LINE_LENGTH, MAX_LIMIT } from './internal/limits';
+import { checkPositiveInteger } from './internal/validate';
+import type { Writer, WriterWatcher } from './writer';
 
 /**
  * The value a pull read gives at end of stream, when no byte at all is left.
@@ -37,6 +39,16 @@ export interface ReadUntilOptions {
   /**
    * The most bytes (delimiter excluded) to wait for; beyond it the read fails with a
    * `FrameTooLongError` and the bytes stay unread. Default `Infinity`.
+   */
+  max?: number;
+}
+
+/** Options of {@link Reader.readLine} and {@link Reader.lines}. */
+export interface ReadLineOptions {
+  /**
+   * The longest line, in bytes without its line ending; a longer one fails the read with a
+   * `FrameTooLongError` as soon as that many bytes are in, without holding the line whole, and
+   * its bytes stay unread. Default `65_536` (64 KiB), as for the `lines()` operator.
    */
   max?: number;
 }
@@ -146,9 +158,10 @@ export class Reader extends Observable<Buffer> {
   /**
    * The next line, as a UTF-8 string without its line ending: splits on `\n`, strips one `\r`
    * before it, and returns an unterminated last line as it is; `EOF` at end of stream.
+   * @param options `max` (default 64 KiB): a longer line is a `FrameTooLongError`.
    */
-  readLine(): Observable<string | EOF> {
-    return this.pull(new Utf8LineDecoder());
+  readLine(options: ReadLineOptions = {}): Observable<string | EOF> {
+    return this.pull(new Utf8LineDecoder(maxLine('readLine', options)));
   }
 
   /**
@@ -185,18 +198,26 @@ export class Reader extends Observable<Buffer> {
     return this.pull(new ContentsDecoder(), undefined, Buffer.alloc(0)) as Observable<Buffer>;
   }
 
-  /** Every remaining line, as UTF-8 strings (see {@link Reader.readLine}); completes at end of stream. */
-  lines(): Observable<string> {
+  /**
+   * Every remaining line, as UTF-8 strings (see {@link Reader.readLine}); completes at end of stream.
+   * @param options `max` (default 64 KiB): a longer line is a `FrameTooLongError`.
+   */
+  lines(options: ReadLineOptions = {}): Observable<string> {
+    const max = maxLine('lines', options);
     return new Observable<string>((subscriber) =>
-      this.attach(new Pull(this, new Utf8LineDecoder(), subscriber, false, undefined)),
+      this.attach(new Pull(this, new Utf8LineDecoder(max), subscriber, false, undefined)),
     );
   }
 
   /**
    * Moves every chunk (mapped by `f` if given) into `writer`, with pushback: the next chunk is
    * taken only once the writer's unflushed bytes are below this reader's buffer size, so a proxy
-   * or an echo built on it holds bounded memory whatever the peers do. Completes at end of stream
-   * (the writer is left open); errors if the stream or the writer fails.
+   * or an echo built on it holds bounded memory whatever the peers do.
+   *
+   * Tied to the writer's life, as Async's `transfer` is: completes at end of stream (the writer is
+   * left open) or when the writer is closed, by anyone; errors when the stream fails, when the
+   * writer fails or its peer leaves (`ConsumerLeftError`, `BufferAgeLimitError`: it never reads on
+   * into a writer that cannot send), and when `f` throws.
    *
    * ```ts
    * import { Server, onPortChosenByOs } from 'rx-tcp';
@@ -211,14 +232,31 @@ export class Reader extends Observable<Buffer> {
   /** @internal Moves queued chunks into the transfer's writer until the writer must flush first. */
   pumpTransfer(transfer: Transfer): void {
     const { writer, f } = transfer;
-    while (this.consumer === transfer && transfer.waiting === undefined && this.queue.length > 0) {
-      const chunk = this.queue.shift()!;
-      writer.write(f === undefined ? chunk : f(chunk));
-      if (writer.bytesToWrite >= this.bufferSize) this.awaitFlush(transfer);
+    try {
+      // A writer that stopped taking bytes has ended the transfer, or is about to (its watcher).
+      while (this.consumer === transfer && transfer.waiting === undefined && writer.state === 'open') {
+        const chunk = this.queue.shift();
+        if (chunk === undefined) break;
+        writer.write(f === undefined ? chunk : f(chunk));
+        if (writer.bytesToWrite >= this.bufferSize) this.awaitFlush(transfer);
+      }
+    } catch (error) {
+      // `f` threw: the transfer's error, never the socket event's that brought the bytes.
+      this.endTransfer(transfer, error);
+      return;
     }
     if (this.consumer === transfer && transfer.waiting === undefined && this.queue.length === 0) {
       this.settle(transfer, transfer.subscriber, undefined);
     }
+  }
+
+  /** @internal Ends `transfer`: complete (`failure` undefined) or error, at most once. */
+  endTransfer(transfer: Transfer, failure: unknown): void {
+    if (this.consumer !== transfer) return;
+    this.release(transfer);
+    transfer.stop();
+    if (failure === undefined) transfer.subscriber.complete();
+    else transfer.subscriber.error(failure);
   }
 
   /** Stops `transfer` taking chunks until its writer has flushed. */
@@ -237,10 +275,7 @@ export class Reader extends Observable<Buffer> {
         transfer.pump();
         this.regulate();
       },
-      error: (error) => {
-        this.release(transfer);
-        transfer.subscriber.error(error);
-      },
+      error: (error) => this.endTransfer(transfer, error),
     });
     subscribing = false;
     if (!flushedAtOnce) {
@@ -276,7 +311,13 @@ export class Reader extends Observable<Buffer> {
     if (this.state !== 'open') return;
     const consumer = this.consumer;
     if (consumer?.direct && this.queue.length === 0) {
-      (consumer as Pull<Buffer, Buffer>).subscriber.next(chunk);
+      try {
+        (consumer as Pull<Buffer, Buffer>).subscriber.next(chunk);
+      } catch (error) {
+        // Not from RxJS's own subscribers, which catch; from a hand-made one, never into Node.
+        this.release(consumer);
+        consumer.subscriber.error(error);
+      }
     } else {
       if (this.queue === NO_BYTES) this.queue = new ByteQueue();
       this.queue.push(chunk);
@@ -425,12 +466,16 @@ class TransferObservable extends Observable<void> {
   }
 
   protected _subscribe(subscriber: Subscriber<void>): TeardownLogic {
-    return this.reader.attach(new Transfer(this.reader, this.writer, this.f, subscriber));
+    const transfer = new Transfer(this.reader, this.writer, this.f, subscriber);
+    const teardown = this.reader.attach(transfer);
+    // Watched once it reads: a writer that stopped already ends the transfer here and now.
+    if (teardown !== undefined && !subscriber.closed) this.writer.watch(transfer);
+    return teardown;
   }
 }
 
-/** One running transfer: the reader's consumer, and the subscription's teardown. */
-class Transfer implements Consumer {
+/** One running transfer: the reader's consumer, its writer's watcher, and the subscription's teardown. */
+class Transfer implements Consumer, WriterWatcher {
   hungry = true;
   readonly direct = false;
   /** While the writer flushes: the subscription to `flushed()`. */
@@ -447,8 +492,19 @@ class Transfer implements Consumer {
     this.reader.pumpTransfer(this);
   }
 
-  unsubscribe(): void {
+  writerStopped(failure: unknown): void {
+    this.reader.endTransfer(this, failure);
+  }
+
+  /** Lets go of the writer: no flush wait, no watch. */
+  stop(): void {
     this.waiting?.unsubscribe();
+    this.waiting = undefined;
+    this.writer.unwatch(this);
+  }
+
+  unsubscribe(): void {
+    this.stop();
     this.reader.detach(this);
   }
 }
@@ -501,4 +557,10 @@ class Pull<F, T> implements Consumer {
   unsubscribe(): void {
     this.reader.detach(this);
   }
+}
+
+/** The `max` of `readLine`/`lines` options, checked. */
+function maxLine(caller: string, options: ReadLineOptions): number {
+  const { max = DEFAULT_MAX_LINE_LENGTH } = options;
+  return checkPositiveInteger(caller, 'max', max, MAX_LIMIT);
 }

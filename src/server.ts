@@ -13,6 +13,7 @@ import {
 import { type Address, inetAddress } from './address';
 import { type ConnectionInternals, type ConnectionOptions, checkConnectionOptions } from './connection';
 import { HandlerRun } from './internal/handler-run';
+import { CLOSE_FORCE_AFTER } from './internal/limits';
 import { listenSockets } from './internal/listen-sockets';
 import { Outcome } from './internal/outcome';
 import { checkNumber, describe } from './internal/validate';
@@ -20,7 +21,7 @@ import { acceptedConnection, checkWhereToListen, DEFAULT_BACKLOG } from './liste
 import type { Reader } from './reader';
 import type { WhereToListen } from './where-to-listen';
 import { CLOSE_AFTER_USE } from './with-connection';
-import type { Writer } from './writer';
+import type { Writer, WriterCloseOptions } from './writer';
 
 /**
  * What happens when a handler fails (errors, or throws): `'raise'` stops the server (its
@@ -65,6 +66,13 @@ export interface ServerCloseOptions {
    * running. Default: connections are left to their handlers.
    */
   drainTimeout?: number;
+  /**
+   * When this close closes connections (`closeExistingConnections`, or at the end of
+   * `drainTimeout`), how long each one's writer may take to flush to a peer that stopped reading
+   * before the connection is reset and its unsent bytes dropped: milliseconds, or `'never'`.
+   * Default `30_000`, as in Async.
+   */
+  forceCloseAfter?: number | 'never';
 }
 
 /** Something that happened to a server, for logs and metrics. */
@@ -270,14 +278,16 @@ export class Server<A extends Address, L> {
    * @param options `closeExistingConnections` (default `false`), `drainTimeout` (default: none).
    */
   close(options: ServerCloseOptions = {}): Observable<void> {
-    const { closeExistingConnections = false, drainTimeout } = options;
+    const { closeExistingConnections = false, drainTimeout, forceCloseAfter = CLOSE_FORCE_AFTER } = options;
     if (drainTimeout !== undefined) checkNumber('Server.close', 'drainTimeout', drainTimeout, 0);
+    if (forceCloseAfter !== 'never') checkNumber('Server.close', 'forceCloseAfter', forceCloseAfter, 0);
     if (!this.closeStarted) {
       this.shutdown();
+      const closeOptions = forceCloseAfter === CLOSE_FORCE_AFTER ? CLOSE_AFTER_USE : { forceCloseAfter };
       if (closeExistingConnections) {
-        this.closeConnections();
+        this.closeConnections(closeOptions);
       } else if (drainTimeout !== undefined) {
-        this.drain(drainTimeout);
+        this.drain(drainTimeout, closeOptions);
       } else {
         this.settle();
       }
@@ -402,19 +412,19 @@ export class Server<A extends Address, L> {
   }
 
   /** Stops every handler and closes its connection; the close is done once they all are. */
-  private closeConnections(): void {
+  private closeConnections(options: WriterCloseOptions): void {
     this.settleWhenIdle = true;
     if (this.running === 0) this.settle();
-    else for (const served of [...this.served]) served.stop();
+    else for (const served of [...this.served]) served.stop(options);
   }
 
-  private drain(timeout: number): void {
+  private drain(timeout: number, options: WriterCloseOptions): void {
     this.settleWhenIdle = true;
     if (this.running === 0) {
       this.settle();
       return;
     }
-    const timer = this.scheduler.schedule(() => this.closeConnections(), timeout);
+    const timer = this.scheduler.schedule(() => this.closeConnections(options), timeout);
     this.finished.subscribe({ complete: () => timer.unsubscribe(), error: () => timer.unsubscribe() });
   }
 
@@ -498,9 +508,10 @@ class Served<A extends Address> extends HandlerRun<A> {
     const quiet = scheduler.now() - this.lastActivity;
     if (quiet >= idleTimeout!) {
       this.idle = undefined;
-      // Reads in progress see EOF, so a handler reading the connection ends by itself. Hot, like
-      // the close after the handler: a writer failure is reported with the connectionClosed event.
-      this.connection.close(CLOSE_AFTER_USE);
+      // Reads in progress see EOF, so a handler reading the connection ends by itself, and what it
+      // still writes is dropped. Hot, like the close after the handler: a writer failure is
+      // reported with the connectionClosed event.
+      this.connection.release(CLOSE_AFTER_USE);
     } else {
       this.idle = action.schedule(this, idleTimeout! - quiet);
     }
@@ -510,15 +521,15 @@ class Served<A extends Address> extends HandlerRun<A> {
     this.serving.server.handlerFailed(this.address, error);
   }
 
-  protected override close(): void {
+  protected override close(options?: WriterCloseOptions): void {
     this.idle?.unsubscribe();
     this.idle = undefined;
-    super.close();
+    super.close(options);
   }
 
   /** The handler is done and the connection closed: the slot is free. */
   protected ended(): void {
-    this.serving.server.connectionEnded(this, this.address, this.writerFailure);
+    this.serving.server.connectionEnded(this, this.address, this.connectionFailure);
   }
 }
 

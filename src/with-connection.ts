@@ -2,11 +2,9 @@ import { from, Observable, type ObservableInput, type Subscription } from 'rxjs'
 import type { Address } from './address';
 import { type ConnectOptions, connect } from './connect';
 import type { Connection } from './connection';
+import { CLOSE_FORCE_AFTER } from './internal/limits';
 import type { WhereToConnect } from './where-to-connect';
 import type { WriterCloseOptions } from './writer';
-
-/** How long `withConnection` and `Server.create` let a writer flush at close before forcing it. */
-export const CLOSE_FORCE_AFTER = 30_000;
 
 /** @internal The close options of `withConnection` and `Server.create`: one object, not one per close. */
 export const CLOSE_AFTER_USE: WriterCloseOptions = Object.freeze({ forceCloseAfter: CLOSE_FORCE_AFTER });
@@ -49,7 +47,7 @@ export function withConnection<A extends Address, T>(
     const closeThen = (error?: { error: unknown }) => {
       if (closing) return;
       closing = true;
-      connection!.close(CLOSE_AFTER_USE).subscribe({
+      connection!.release(CLOSE_AFTER_USE).subscribe({
         complete: () => (error === undefined ? subscriber.complete() : subscriber.error(error.error)),
         error: (writerError) => subscriber.error(error === undefined ? writerError : error.error),
       });
@@ -58,14 +56,15 @@ export function withConnection<A extends Address, T>(
     const attempt = connect$.subscribe({
       next: (opened) => {
         connection = opened;
-        let input: ObservableInput<T>;
+        let input: Observable<T>;
         try {
-          input = f(opened);
+          // `from` throws too, at once, when f returned no ObservableInput.
+          input = from(f(opened));
         } catch (error) {
           closeThen({ error });
           return;
         }
-        inner = from(input).subscribe({
+        inner = input.subscribe({
           next: (value) => subscriber.next(value),
           error: (error) => closeThen({ error }),
           complete: () => closeThen(),
@@ -80,7 +79,7 @@ export function withConnection<A extends Address, T>(
       // Unsubscribed while f ran: nobody hears the outcome, but the connection is still closed.
       if (connection !== undefined && !closing) {
         closing = true;
-        connection.close(CLOSE_AFTER_USE).subscribe({ error: () => {} });
+        connection.release(CLOSE_AFTER_USE).subscribe({ error: () => {} });
       }
     };
   });

@@ -7,8 +7,9 @@ import {
   type SchedulerLike,
   type Subscription,
 } from 'rxjs';
-import { BufferAgeLimitError, ConsumerLeftError, WriterClosedError } from './errors';
+import { BufferAgeLimitError, ConnectionAbortedError, ConsumerLeftError, WriterClosedError } from './errors';
 import { flushAtEndOfTick } from './internal/end-of-tick';
+import { CLOSE_FORCE_AFTER } from './internal/limits';
 import { Outcome } from './internal/outcome';
 import type { Transport } from './internal/transport';
 
@@ -26,15 +27,41 @@ export interface WriterCloseOptions {
 
 /** @internal What the writer tells the connection that owns its transport. */
 export interface WriterOwner {
-  /** FIN was sent (or the writer gave up): the writer is done with the transport. */
-  writerFinished(failure: unknown): void;
-  /** The writer failed (buffer age limit, abort): the connection must be torn down. */
-  writerAborted(failure: unknown): void;
-  /** The peer is gone: what `consumerLeft` reports, for an owner that needs no Observable. */
-  peerLeft?(): void;
-  /** The writer finished with `failure`: what `closeFinished` errors with, likewise. */
-  writerFailed?(failure: unknown): void;
+  /** The writer is `closed`: FIN sent, or nothing was left to send. */
+  writerClosed(): void;
+  /** The writer `failed`: the connection is torn down (at once; it may be gone already). */
+  writerFailed(failure: unknown): void;
+  /** The peer is gone (a reset, a broken pipe, the socket closed): what `consumerLeft` reports. */
+  peerLeft(error: unknown): void;
 }
+
+/** @internal Something that writes into a writer for as long as it may: a `transfer`. */
+export interface WriterWatcher {
+  /** The writer takes no more bytes: closed (`failure` undefined) or unable to send (why). */
+  writerStopped(failure: unknown): void;
+}
+
+/**
+ * Where a writer is in its life. Each state is entered in one place, {@link Writer.enter}, and the
+ * two terminal ones settle every waiter there.
+ *
+ * - `open`: writes are sent.
+ * - `gone`: the peer left (reset, broken pipe, socket closed) and nothing written was lost; a
+ *   write now would be, and fails the writer.
+ * - `closing`: `close()` was called: flushing, then FIN.
+ * - `closed`: FIN sent, or the connection ended with nothing lost. Terminal.
+ * - `failed`: written bytes were lost, or the writer was torn down; `failure` says why. Terminal.
+ */
+export type WriterState = 'open' | 'gone' | 'closing' | 'closed' | 'failed';
+
+/** The transitions allowed from each state; any other is ignored (a terminal state stays). */
+const NEXT: Readonly<Record<WriterState, readonly WriterState[]>> = {
+  open: ['gone', 'closing', 'failed'],
+  gone: ['closed', 'failed'],
+  closing: ['closed', 'failed'],
+  closed: [],
+  failed: [],
+};
 
 /** Writes at least this long skip the coalescing buffer and go to the transport uncopied. */
 const LARGE_WRITE = 16 * 1024;
@@ -73,9 +100,13 @@ interface Waiting {
  * through without a copy and must not be changed until `flushed()` emits. No byte is reordered or
  * lost.
  *
- * When written bytes wait unflushed longer than `bufferAgeLimit` (a peer that stopped reading),
- * the writer fails with a `BufferAgeLimitError` and the connection is closed; the error is the
- * error of `flushed()` and `close()`, never an uncaught exception.
+ * One life, one ending: a writer is open, then closing (after `close()`), then closed; or it fails
+ * once, with one error (bytes lost to a peer that left, `bufferAgeLimit`, a forced close,
+ * `error()`). Every `flushed()`, `close()`, `closeFinished`, `consumerLeft` and `transfer` into it
+ * settles on every path. `write` throws only after your own `close()`/`complete()`; after a
+ * failure, or a close made for you (a server's idle timeout, `withConnection` ending), it drops
+ * the bytes and counts them in `bytesLost`, and the failure is what `flushed()` and `close()`
+ * report.
  *
  * ```ts
  * import { firstValueFrom } from 'rxjs';
@@ -88,12 +119,18 @@ interface Waiting {
  * ```
  */
 export class Writer implements Observer<string | Uint8Array> {
-  /** Bytes given to `write` so far. */
+  /** Bytes given to `write` so far (those dropped included). */
   bytesWritten = 0;
 
-  private state: 'open' | 'closing' | 'closed' = 'open';
+  private life: WriterState = 'open';
+  /** The caller closed it (`close`, `complete`, `error`): a write now is the caller's bug. */
+  private closedByCaller = false;
+  /** Why the writer failed, once `life` is `'failed'`. */
   private failure: unknown;
-  private peerGone: unknown;
+  /** The error that told us the peer is gone, once it is. */
+  private peerError: unknown;
+  /** Bytes written that will never reach the operating system. */
+  private lost = 0;
   private buffer: Buffer | undefined;
   /** Where in `buffer` the bytes not handed over yet begin; `buffered` of them follow. */
   private bufferStart = 0;
@@ -106,6 +143,12 @@ export class Writer implements Observer<string | Uint8Array> {
   private pending: string | undefined;
   /** Bytes handed to the transport so far. */
   private handed = 0;
+  /**
+   * Bytes the transport confirmed, through its write callbacks, reached the OS. What is lost when
+   * the peer leaves is counted from it, never from Node's `writableLength`, which Node zeroes when
+   * it destroys the socket.
+   */
+  private reached = 0;
   private flushScheduled = false;
   private flushWaiters: { target: number; outcome: Outcome }[] | undefined;
   private afterWrite: ((error?: Error | null) => void) | undefined;
@@ -114,9 +157,8 @@ export class Writer implements Observer<string | Uint8Array> {
   private forceClose: Subscription | undefined;
   /** `closeFinished`, made when first asked for: most writers are closed without anyone asking. */
   private finished: Outcome | undefined;
-  /** What the close settled with (`undefined`: success), once `state` is `'closed'`. */
-  private closeFailure: unknown;
   private left: Outcome | undefined;
+  private watchers: WriterWatcher[] | undefined;
 
   /** @internal */
   constructor(
@@ -131,14 +173,25 @@ export class Writer implements Observer<string | Uint8Array> {
     private readonly tap?: (data: string | Uint8Array) => void,
   ) {}
 
-  /** Bytes written that have not reached the operating system yet. */
+  /** Where the writer is in its life: see {@link WriterState}. */
+  get state(): WriterState {
+    return this.life;
+  }
+
+  /** Bytes written that have not reached the operating system yet (0 once closed or failed). */
   get bytesToWrite(): number {
+    if (this.life === 'closed' || this.life === 'failed') return 0;
     return this.buffered + this.transport.writableLength;
   }
 
-  /** True once `close()` or `complete()` was called, or the writer failed. */
+  /** Bytes written that never reached the operating system and never will. */
+  get bytesLost(): number {
+    return this.lost;
+  }
+
+  /** True once `close()` or `complete()` was called (by you or for you), or the writer failed. */
   get isClosed(): boolean {
-    return this.state !== 'open' || this.failure !== undefined;
+    return this.life !== 'open' && this.life !== 'gone';
   }
 
   /**
@@ -147,28 +200,29 @@ export class Writer implements Observer<string | Uint8Array> {
    */
   get consumerLeft(): Observable<void> {
     this.left ??= new Outcome();
-    if (this.peerGone !== undefined) this.left.resolve();
+    if (this.peerError !== undefined) this.left.resolve();
     return this.left.asObservable();
   }
 
-  /** Completes when the writer is closed (FIN sent, or forced), erroring if the writer failed. */
+  /** Completes when the writer is closed (FIN sent), or errors with why it failed. Hot, replaying. */
   get closeFinished(): Observable<void> {
     if (this.finished === undefined) {
       this.finished = new Outcome();
-      if (this.state === 'closed') this.settleFinished(this.finished);
+      this.settleFinished();
     }
     return this.finished.asObservable();
   }
 
   /**
-   * Queues `data` (a string is written as UTF-8) and returns at once.
-   * @throws WriterClosedError after `close()` or `complete()`: writing there is a bug of the caller.
+   * Queues `data` (a string is written as UTF-8) and returns at once. After a failure, or a close
+   * made for you, the bytes are dropped and counted in `bytesLost`.
+   * @throws WriterClosedError after your own `close()`, `complete()` or `error()`: a bug of the caller.
    */
   write(data: string | Uint8Array): void {
-    if (this.state !== 'open') throw new WriterClosedError();
+    if (this.closedByCaller) throw new WriterClosedError();
     if (this.tap !== undefined) this.tap(data);
-    if (this.failure !== undefined || this.peerGone !== undefined) {
-      this.lose(typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength);
+    if (this.life !== 'open') {
+      this.drop(typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength);
       return;
     }
     if (typeof data === 'string') this.writeString(data);
@@ -195,10 +249,13 @@ export class Writer implements Observer<string | Uint8Array> {
     this.close();
   }
 
-  /** `Observer.error`: aborts: drops what is unflushed and closes the connection at once. */
-  error(_reason: unknown): void {
-    if (this.state === 'closed') return;
-    this.abort(undefined);
+  /**
+   * `Observer.error`: aborts: drops what is unflushed and tears the connection down; the writer
+   * fails with a `ConnectionAbortedError` whose `cause` is `reason`.
+   */
+  error(reason: unknown): void {
+    this.closedByCaller = true;
+    this.enter('failed', new ConnectionAbortedError(reason, 'the writer was aborted by its source'));
   }
 
   /**
@@ -207,12 +264,12 @@ export class Writer implements Observer<string | Uint8Array> {
    */
   flushed(): Observable<void> {
     const outcome = new Outcome();
-    if (this.failure !== undefined) {
+    if (this.life === 'failed') {
       outcome.reject(this.failure);
     } else {
       this.flushNow();
       const target = this.handed;
-      if (this.handed - this.transport.writableLength >= target) outcome.resolve();
+      if (this.reached >= target) outcome.resolve();
       else {
         this.flushWaiters ??= [];
         this.flushWaiters.push({ target, outcome });
@@ -224,62 +281,171 @@ export class Writer implements Observer<string | Uint8Array> {
   /**
    * Flushes, sends FIN and finishes; the reader stays usable (half-close). Idempotent: every call
    * returns the same Observable, which completes when done, or errors if the writer failed.
-   * @param options `forceCloseAfter` (default `30_000` ms).
+   * @param options `forceCloseAfter` (default `30_000` ms): past it the connection is torn down and
+   *   the writer fails with a `ConnectionAbortedError`.
    */
   close(options: WriterCloseOptions = {}): Observable<void> {
-    this.shut(options);
+    this.shut(options, true);
     return this.closeFinished;
   }
 
-  /** @internal `close()` without its result, for the connection closing its writer itself. */
-  shut(options: WriterCloseOptions): void {
-    const { forceCloseAfter = 30_000 } = options;
+  /**
+   * @internal `close()` without its result. `byCaller`: the writer's user closed it (a write then
+   * throws); otherwise the library closes it on the user's behalf (a write then drops).
+   */
+  shut(options: WriterCloseOptions, byCaller = false): void {
+    const { forceCloseAfter = CLOSE_FORCE_AFTER } = options;
     if (forceCloseAfter !== 'never' && !(typeof forceCloseAfter === 'number' && forceCloseAfter >= 0)) {
       throw new RangeError(
         `close: forceCloseAfter must be a number >= 0 or 'never', got ${String(forceCloseAfter)}`,
       );
     }
-    if (this.state === 'open') {
-      this.state = 'closing';
-      if (this.failure !== undefined || this.peerGone !== undefined) {
-        this.finishClose();
-      } else {
-        this.flushNow();
-        this.transport.end((error) => {
-          if (error) this.transportFailed(error);
-          this.finishClose();
-        });
-        // With nothing queued on a plain socket the FIN cannot wait for the peer: no timer, which
-        // is a timer less per connection closed.
-        if (forceCloseAfter !== 'never' && this.state === 'closing' && !this.transport.endCannotStall()) {
-          this.forceClose = this.scheduler.schedule(() => {
-            this.forceClose = undefined;
-            if (this.state === 'closing') this.abort(undefined);
-          }, forceCloseAfter);
-        }
-      }
+    if (byCaller) this.closedByCaller = true;
+    if (this.life === 'gone') {
+      this.enter('closed');
+      return;
     }
+    if (this.life !== 'open') return;
+    this.enter('closing');
+    this.flushNow();
+    this.transport.end((error) => {
+      if (error) this.transportFailed(error);
+      else this.enter('closed');
+    });
+    // With nothing queued on a plain socket the FIN cannot wait for the peer: no timer, which
+    // is a timer less per connection closed.
+    if (forceCloseAfter !== 'never' && this.state === 'closing' && !this.transport.endCannotStall()) {
+      this.forceClose = this.scheduler.schedule(forceCloseTask, forceCloseAfter, this);
+    }
+  }
+
+  /** @internal The close took longer than `forceCloseAfter`: tear the connection down. */
+  forceClosed(): void {
+    this.forceClose = undefined;
+    const unsent = this.bytesToWrite;
+    this.enter(
+      'failed',
+      new ConnectionAbortedError(undefined, `the writer was force-closed with ${unsent} bytes unsent`),
+    );
   }
 
   /** @internal The connection failed beneath the writer (reset, broken pipe, torn down). */
   transportFailed(error: unknown): void {
-    if (this.peerGone !== undefined) return;
-    this.peerGone = error;
+    if (this.peerError !== undefined) return;
+    this.peerError = error;
     this.left?.resolve();
-    this.owner.peerLeft?.();
-    const lost = this.buffered + this.transport.writableLength;
-    this.dropBuffer();
-    if (lost > 0) this.fail(new ConsumerLeftError(lost, error));
+    this.owner.peerLeft(error);
+    const unsent = this.unconfirmed();
+    if (unsent > 0) this.enter('failed', new ConsumerLeftError(unsent, error));
+    else this.enter(this.life === 'closing' ? 'closed' : 'gone');
   }
 
-  /** @internal The transport is closed: nothing more can be flushed. */
+  /** @internal The transport is closed: nothing more can be sent, and no callback will come. */
   transportClosed(): void {
-    // Nothing can age any more: no timer may outlive the connection.
+    if (this.life === 'closed' || this.life === 'failed') return;
+    this.transportFailed(new ConnectionAbortedError(undefined, 'the connection was closed'));
+  }
+
+  /** @internal Tells `watcher` when the writer stops taking bytes: now, if it has already. */
+  watch(watcher: WriterWatcher): void {
+    if (this.life === 'open') (this.watchers ??= []).push(watcher);
+    else watcher.writerStopped(this.stopReason());
+  }
+
+  /** @internal Stops telling `watcher`. */
+  unwatch(watcher: WriterWatcher): void {
+    const { watchers } = this;
+    const at = watchers === undefined ? -1 : watchers.indexOf(watcher);
+    if (at !== -1) watchers!.splice(at, 1);
+  }
+
+  /**
+   * The one place where the writer changes state (see {@link WriterState}); a transition that
+   * {@link NEXT} does not allow is ignored. Entering a terminal state settles every waiter.
+   */
+  private enter(next: WriterState, failure?: unknown): void {
+    if (!NEXT[this.life].includes(next)) return;
+    this.life = next;
+    switch (next) {
+      case 'gone':
+        // Nothing waits unsent (or the writer would have failed), so nothing can age.
+        this.stopTimers();
+        this.stopWatchers();
+        return;
+      case 'closing':
+        this.stopWatchers();
+        return;
+      case 'closed':
+        this.stopTimers();
+        this.dropBuffer();
+        this.owner.writerClosed();
+        this.settleWaiters();
+        this.stopWatchers();
+        return;
+      case 'failed':
+        this.failure = failure;
+        this.lost += this.unconfirmed();
+        this.stopTimers();
+        this.dropBuffer();
+        this.owner.writerFailed(failure);
+        this.settleWaiters();
+        this.stopWatchers();
+        return;
+    }
+  }
+
+  /** Written bytes not confirmed to have reached the OS: those buffered and those handed over. */
+  private unconfirmed(): number {
+    return this.buffered + (this.handed - this.reached);
+  }
+
+  /** A write the writer cannot send: counted, and after the peer left, a failure. */
+  private drop(bytes: number): void {
+    this.bytesWritten += bytes;
+    this.lost += bytes;
+    if (this.life === 'gone') this.enter('failed', new ConsumerLeftError(bytes, this.peerError));
+  }
+
+  private stopTimers(): void {
+    this.forceClose?.unsubscribe();
+    this.forceClose = undefined;
     this.ageCheck?.unsubscribe();
     this.ageCheck = undefined;
     this.waiting = undefined;
-    if (this.bytesToWrite > 0 || this.state === 'open') this.transportFailed(new Error('connection closed'));
-    if (this.state === 'closing') this.finishClose();
+  }
+
+  /** In a terminal state: every `flushed()` and `closeFinished` waiting gets the ending. */
+  private settleWaiters(): void {
+    const waiters = this.flushWaiters;
+    this.flushWaiters = undefined;
+    if (waiters !== undefined) {
+      for (const { outcome } of waiters) {
+        if (this.life === 'failed') outcome.reject(this.failure);
+        else outcome.resolve();
+      }
+    }
+    this.settleFinished();
+  }
+
+  private settleFinished(): void {
+    if (this.finished === undefined) return;
+    if (this.life === 'closed') this.finished.resolve();
+    else if (this.life === 'failed') this.finished.reject(this.failure);
+  }
+
+  private stopWatchers(): void {
+    const { watchers } = this;
+    if (watchers === undefined) return;
+    this.watchers = undefined;
+    const reason = this.stopReason();
+    for (const watcher of watchers) watcher.writerStopped(reason);
+  }
+
+  /** Why a writer no longer open takes no bytes: `undefined` when it was closed. */
+  private stopReason(): unknown {
+    if (this.life === 'failed') return this.failure;
+    if (this.life === 'gone') return new ConsumerLeftError(0, this.peerError);
+    return undefined;
   }
 
   private writeString(text: string): void {
@@ -397,6 +563,7 @@ export class Writer implements Observer<string | Uint8Array> {
     // Made on the first write only: a connection that never writes does not pay for it.
     this.afterWrite ??= (error?: Error | null) => this.written(error);
     this.transport.write(chunk, this.afterWrite);
+    if (this.life !== 'open' && this.life !== 'closing') return; // the write failed at once
     if (this.transport.writableLength > 0 && this.bufferAgeLimit !== 'unlimited') {
       this.waiting ??= [];
       // Kept to quote the first bytes in a BufferAgeLimitError: as bytes, to count them.
@@ -406,12 +573,17 @@ export class Writer implements Observer<string | Uint8Array> {
     }
   }
 
+  /** A write callback: in order, one per `transport.write`. */
   private written(error?: Error | null): void {
+    // Once the peer is gone or the writer ended, a late callback changes nothing: Node even reports
+    // success for a write still in flight when it destroyed the socket.
+    if (this.peerError !== undefined || this.life === 'closed' || this.life === 'failed') return;
     if (error) {
       this.transportFailed(error);
       return;
     }
-    const reached = this.handed - this.transport.writableLength;
+    const reached = Math.max(this.reached, this.handed - this.transport.writableLength);
+    this.reached = reached;
     // Chunks that reached the OS no longer count for the buffer-age check: drop them now, not at
     // the next check, or a socket that always holds a little (TLS) keeps every chunk until then.
     const waiting = this.waiting;
@@ -429,7 +601,7 @@ export class Writer implements Observer<string | Uint8Array> {
   checkAge(): void {
     this.ageCheck = undefined;
     const waiting = this.waiting;
-    if (waiting === undefined || this.state === 'closed' || this.failure !== undefined) return;
+    if (waiting === undefined || (this.life !== 'open' && this.life !== 'closing')) return;
     const reached = this.handed - this.transport.writableLength;
     while (waiting.length > 0 && waiting[0].end <= reached) waiting.shift();
     if (waiting.length === 0) {
@@ -446,53 +618,7 @@ export class Writer implements Observer<string | Uint8Array> {
     const unflushedOfOldest = oldest.end - reached;
     const first = oldest.chunk.subarray(oldest.chunk.byteLength - unflushedOfOldest);
     const quoted = Buffer.from(first.subarray(0, QUOTED_BYTES));
-    this.fail(new BufferAgeLimitError(limit, this.bytesToWrite, quoted));
-    this.abort(this.failure);
-  }
-
-  /** Counts a write made after the peer left: the code writing has now lost bytes. */
-  private lose(bytes: number): void {
-    this.bytesWritten += bytes;
-    if (this.failure === undefined) this.fail(new ConsumerLeftError(bytes, this.peerGone));
-  }
-
-  private fail(error: unknown): void {
-    if (this.failure !== undefined) return;
-    this.failure = error;
-    const waiters = this.flushWaiters;
-    this.flushWaiters = undefined;
-    if (waiters !== undefined) for (const w of waiters) w.outcome.reject(error);
-  }
-
-  /** Gives up at once: drops what is unflushed, and has the connection torn down. */
-  private abort(failure: unknown): void {
-    this.dropBuffer();
-    this.state = 'closed';
-    this.settleClose();
-    this.owner.writerAborted(failure);
-  }
-
-  private finishClose(): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    this.settleClose();
-    this.owner.writerFinished(this.failure);
-  }
-
-  private settleClose(): void {
-    this.forceClose?.unsubscribe();
-    this.forceClose = undefined;
-    this.ageCheck?.unsubscribe();
-    this.ageCheck = undefined;
-    this.waiting = undefined;
-    this.closeFailure = this.failure;
-    if (this.finished !== undefined) this.settleFinished(this.finished);
-    if (this.failure !== undefined) this.owner.writerFailed?.(this.failure);
-  }
-
-  private settleFinished(finished: Outcome): void {
-    if (this.closeFailure === undefined) finished.resolve();
-    else finished.reject(this.closeFailure);
+    this.enter('failed', new BufferAgeLimitError(limit, this.bytesToWrite, quoted));
   }
 
   private dropBuffer(): void {
@@ -510,4 +636,8 @@ function flushTask(this: SchedulerAction<Writer>, writer?: Writer): void {
 
 function checkAgeTask(this: SchedulerAction<Writer>, writer?: Writer): void {
   writer!.checkAge();
+}
+
+function forceCloseTask(this: SchedulerAction<Writer>, writer?: Writer): void {
+  writer!.forceClosed();
 }

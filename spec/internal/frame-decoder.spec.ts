@@ -186,7 +186,7 @@ describe('Utf8LineDecoder', () => {
           }),
           chunks,
         );
-        expect(drive(new Utf8LineDecoder(), chunks)).toEqual({
+        expect(drive(new Utf8LineDecoder(Number.POSITIVE_INFINITY), chunks)).toEqual({
           frames: expected.frames.map((frame) => frame.toString('utf8')),
         });
       }),

@@ -127,7 +127,7 @@ describe('marbleConnection', () => {
     });
   });
 
-  it('completes writes when the writer closes by force', () => {
+  it('errors writes when the writer closes by force: the unsent bytes are a failure', () => {
     testScheduler().run((helpers) => {
       const { connection, writes } = marbleConnection(helpers, '', undefined, {
         peerReads: false,
@@ -136,7 +136,11 @@ describe('marbleConnection', () => {
       });
       connection.writer.write('too much');
       connection.writer.close({ forceCloseAfter: 100 });
-      helpers.expectObservable(writes).toBe('a 99ms |', { a: 'too much' });
+      const forced = expect.objectContaining({
+        name: 'ConnectionAbortedError',
+        message: expect.stringMatching(/force-closed with 4 bytes unsent/),
+      });
+      helpers.expectObservable(writes).toBe('a 99ms #', { a: 'too much' }, forced);
     });
   });
 

@@ -51,10 +51,17 @@ describe('serveMarble', () => {
     });
   });
 
-  it('lets a handler see the reset of #, as it would on a socket', () => {
+  it('lets a handler see the reset of #, as it would on a socket: a connection failure, not an error of served', () => {
     testScheduler().run((helpers) => {
-      const { served, writes } = serveMarble(helpers, (_address, reader) => reader, '-a-#');
-      helpers.expectObservable(outcome(served)).toBe('---(e|)', { e: 'ECONNRESET' });
+      const seen: unknown[] = [];
+      const { served, writes } = serveMarble(
+        helpers,
+        (_address, reader) => reader.pipe(tap({ error: (e) => seen.push(e.code) })),
+        '-a-#',
+      );
+      helpers.expectObservable(outcome(served)).toBe('---(d|)', { d: 'done' });
+      helpers.flush();
+      expect(seen).toEqual(['ECONNRESET']);
       helpers.expectObservable(writes).toBe('---|');
     });
   });

@@ -87,11 +87,6 @@ export class DelimiterDecoder extends Delimited<Buffer> {
 }
 
 const NEWLINE = Buffer.from('\n');
-const LINE_OPTIONS: DelimiterDecoderOptions = {
-  keepDelimiter: false,
-  maxFrameLength: Number.POSITIVE_INFINITY,
-  stripCarriageReturn: true,
-};
 
 /**
  * Lines ended by `\n` (one `\r` before it stripped) as UTF-8 strings, for the Reader's `readLine`
@@ -99,8 +94,9 @@ const LINE_OPTIONS: DelimiterDecoderOptions = {
  * it, which is a good part of the cost of a short line.
  */
 export class Utf8LineDecoder extends Delimited<string> {
-  constructor() {
-    super(NEWLINE, LINE_OPTIONS);
+  /** @param maxLineLength The longest line, in bytes without its line ending. */
+  constructor(maxLineLength: number) {
+    super(NEWLINE, { keepDelimiter: false, maxFrameLength: maxLineLength, stripCarriageReturn: true });
   }
 
   protected cut(queue: ByteQueue, n: number): string {

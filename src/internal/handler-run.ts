@@ -1,8 +1,10 @@
 import { from, Subscription } from 'rxjs';
 import type { Address } from '../address';
 import type { Connection, ConnectionMonitor } from '../connection';
+import { isConnectionFailure } from '../connection-failure';
 import type { Handler } from '../server';
 import { CLOSE_AFTER_USE } from '../with-connection';
+import type { WriterCloseOptions } from '../writer';
 
 /**
  * A `Server.create` handler running on one connection, as the server runs it (and
@@ -11,6 +13,10 @@ import { CLOSE_AFTER_USE } from '../with-connection';
  * it destroyed at once; and it is over once the handler is done and the socket closed, in either
  * order. The object is also the handler's subscriber and the connection's monitor: no closures per
  * connection. Subclasses say what a handler error and the end mean.
+ *
+ * What the peer causes is never a handler error, even when it reaches the handler's Observable
+ * (a transfer erroring on a reset, say): {@link isConnectionFailure} decides, and such a failure
+ * only closes this connection and is told to {@link ended} with it.
  *
  * Being both an Observer and a `Subscription` makes it a subscriber in RxJS's eyes: `subscribe`
  * uses it as it is, rather than wrapping it in a `SafeSubscriber` (a subscriber, an observer and
@@ -21,10 +27,10 @@ export abstract class HandlerRun<A extends Address> extends Subscription impleme
   protected connection!: Connection<A>;
   protected address!: A;
   /**
-   * A writer failure (buffer age, bytes lost to a reset) closes this connection only, and is told
-   * to {@link ended} rather than treated as a handler error.
+   * How the connection failed, if it did: the writer's failure (buffer age, bytes lost to a
+   * reset) or a connection failure the handler passed on. It closes this connection only.
    */
-  protected writerFailure: unknown;
+  protected connectionFailure: unknown;
   /** The handler is done (or stopped): the connection is being closed. */
   private closing = false;
   private transportClosed = false;
@@ -50,11 +56,12 @@ export abstract class HandlerRun<A extends Address> extends Subscription impleme
   /** Subscriber of the handler: values are ignored. */
   next(): void {}
 
-  /** Subscriber of the handler: it failed. */
+  /** Subscriber of the handler: it failed, through a bug of its own or through the connection's. */
   error(error: unknown): void {
     if (this.closed) return;
     this.unsubscribe();
-    this.failed(error);
+    if (isConnectionFailure(error, this.connection)) this.connectionFailure ??= error;
+    else this.failed(error);
     this.close();
   }
 
@@ -65,17 +72,18 @@ export abstract class HandlerRun<A extends Address> extends Subscription impleme
     this.close();
   }
 
-  /** Stops the handler and closes the connection. */
-  stop(): void {
+  /** Stops the handler and closes the connection, its writer flushed for at most `options.forceCloseAfter`. */
+  stop(options: WriterCloseOptions = CLOSE_AFTER_USE): void {
     this.unsubscribe();
-    this.close();
+    this.close(options);
   }
 
-  protected close(): void {
+  protected close(options: WriterCloseOptions = CLOSE_AFTER_USE): void {
     if (this.closing) return;
     this.closing = true;
     // Hot: closing starts whether or not anybody subscribes; connectionClosed() tells the end.
-    this.connection.close(CLOSE_AFTER_USE);
+    // On the handler's behalf: whatever it still writes is dropped, not thrown.
+    this.connection.release(options);
     if (this.transportClosed) this.ended();
   }
 
@@ -86,7 +94,7 @@ export abstract class HandlerRun<A extends Address> extends Subscription impleme
   }
 
   writerFailed(failure: unknown): void {
-    this.writerFailure = failure;
+    this.connectionFailure ??= failure;
   }
 
   connectionClosed(): void {

@@ -8,3 +8,6 @@ export const DEFAULT_MAX_FRAME_LENGTH = 16 * 1024 * 1024;
 
 /** The largest limit accepted: no frame can be longer than the largest `Buffer`. */
 export const MAX_LIMIT = Math.min(constants.MAX_LENGTH, Number.MAX_SAFE_INTEGER);
+
+/** How long a close waits for the writer to flush before it forces the connection closed: 30 s, as in Async. */
+export const CLOSE_FORCE_AFTER = 30_000;

@@ -36,7 +36,7 @@ export interface MarbleConnection<A extends Address = InetAddress> {
   /**
    * What the code under test wrote: one UTF-8 string per `write` (a `writeLine` is one write, line
    * ending included), at the virtual time of the call. Completes when the writer is closed (FIN
-   * sent, or closed by force), errors if it failed (a buffer-age limit, a peer gone with bytes
+   * sent), errors if it failed (a forced close, a buffer-age limit, a peer gone with bytes
    * lost). Replays earlier writes to a late subscriber.
    */
   readonly writes: Observable<string>;

@@ -13,8 +13,9 @@ import type { Handler } from '../server';
  * When its `ObservableInput` completes, errors or throws, the writer is closed (flushed, forced
  * after 30 s), then the reader, as `Server.create` does; a peer that resets the connection has it
  * destroyed at once, as the server does. The result emits once and completes when the connection is
- * closed, or errors, after the close, with the handler's error. A writer failure (a buffer-age
- * limit, a peer gone) is not an error of the result, as it is not a handler error for a server.
+ * closed, or errors, after the close, with the handler's error. A connection failure (a reset, a
+ * buffer-age limit, bytes lost to a peer gone: see `isConnectionFailure`), even one the handler
+ * passes on, is not an error of the result, as it is not a handler error for a server.
  * Unsubscribing unsubscribes the handler and closes the connection. Cold: nothing runs before
  * subscribe.
  *
