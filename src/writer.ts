@@ -348,8 +348,12 @@ export class Writer implements Observer<string | Uint8Array> {
 
   /** @internal Tells `watcher` when the writer stops taking bytes: now, if it has already. */
   watch(watcher: WriterWatcher): void {
-    if (this.life === 'open') (this.watchers ??= []).push(watcher);
-    else watcher.writerStopped(this.stopReason());
+    if (this.life !== 'open') {
+      watcher.writerStopped(this.stopReason());
+      return;
+    }
+    this.watchers ??= [];
+    this.watchers.push(watcher);
   }
 
   /** @internal Stops telling `watcher`. */

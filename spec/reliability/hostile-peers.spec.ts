@@ -178,7 +178,9 @@ describe('hostile peers (issue 17)', () => {
         halfCloseThenReset(socket);
         return socket;
       });
-      cleanups.push(() => peers.forEach((s) => s.destroy()));
+      cleanups.push(() => {
+        for (const peer of peers) peer.destroy();
+      });
       await waitFor(
         () => events.filter((e) => e.type === 'connectionClosed').length === 4,
         10_000,
