@@ -24,9 +24,15 @@ import { CLOSE_AFTER_USE } from './with-connection';
 import type { Writer, WriterCloseOptions } from './writer';
 
 /**
- * What happens when a handler fails (errors, or throws): `'raise'` stops the server (its
- * `closeFinished` errors), `'ignore'` carries on, `{ call }` reports and carries on unless `call`
- * throws, which stops the server as `'raise'` does.
+ * What happens when a handler fails (errors, or throws) through a bug of its own: `'raise'` stops
+ * the server (its `closeFinished` errors), `'ignore'` carries on, `{ call }` reports and carries on
+ * unless `call` throws, which stops the server as `'raise'` does.
+ *
+ * What the peer causes is never a handler error, whatever the policy, even when it reaches the
+ * server through the handler's Observable (a `transfer` erroring on a reset, a `lines()` refusing
+ * an overlong line, a writer's `BufferAgeLimitError`): see {@link isConnectionFailure}. It closes
+ * that connection only and is reported as a `connectionClosed` event with the error. No peer can
+ * stop a server.
  */
 export type HandlerErrorPolicy<A extends Address> =
   | 'raise'
@@ -53,7 +59,7 @@ export interface ServerOptions<A extends Address> extends ConnectionOptions {
   idleTimeout?: number;
   /** Serve TLS (Node's `tls.TlsOptions`: `key`, `cert`, …). Default: plain TCP. */
   tls?: tls.TlsOptions;
-  /** What a handler's failure does. Default `'raise'`. */
+  /** What a handler's own failure does (a connection failure never counts). Default `'raise'`. */
   onHandlerError?: HandlerErrorPolicy<A>;
 }
 
@@ -82,8 +88,9 @@ export interface ServerEvent<A extends Address> {
   /** The peer, for events about one connection. */
   address?: A;
   /**
-   * The handler's error (`handlerError`), the writer's failure that closed the connection
-   * (`connectionClosed`: buffer age limit, bytes lost to a reset), or the accept error (`rejected`).
+   * The handler's error (`handlerError`), the connection failure that closed the connection
+   * (`connectionClosed`: a reset, bytes lost to a peer gone, a buffer-age limit, input the framing
+   * refused), or the accept error (`rejected`).
    */
   error?: unknown;
   /** Handlers running (slots taken) once the event happened. */
@@ -275,7 +282,8 @@ export class Server<A extends Address, L> {
   /**
    * Stops accepting and closes the listening socket; no handler is called after it. Idempotent:
    * later calls have no further effect and return the same Observable as the first.
-   * @param options `closeExistingConnections` (default `false`), `drainTimeout` (default: none).
+   * @param options `closeExistingConnections` (default `false`), `drainTimeout` (default: none),
+   *   `forceCloseAfter` (default `30_000` ms: how long each connection closed may flush).
    */
   close(options: ServerCloseOptions = {}): Observable<void> {
     const { closeExistingConnections = false, drainTimeout, forceCloseAfter = CLOSE_FORCE_AFTER } = options;

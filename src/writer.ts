@@ -42,7 +42,7 @@ export interface WriterWatcher {
 }
 
 /**
- * Where a writer is in its life. Each state is entered in one place, {@link Writer.enter}, and the
+ * Where a writer is in its life. Each state is entered in one place, the writer's `enter`, and the
  * two terminal ones settle every waiter there.
  *
  * - `open`: writes are sent.
