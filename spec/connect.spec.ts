@@ -1,8 +1,11 @@
+import { spawn } from 'node:child_process';
+
 import dns = require('node:dns');
 
 import { getEventListeners } from 'node:events';
 
 import net = require('node:net');
+import path = require('node:path');
 
 import {
   ConnectInterruptedError,
@@ -164,6 +167,23 @@ describe('connect', () => {
       expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
     });
 
+    it('interrupts every attempt pending on one shared AbortSignal, with one listener on it', async () => {
+      const controller = new AbortController();
+      const attempts = Array.from({ length: 50 }, () =>
+        firstValueFrom(
+          connect(toHostAndPort('127.0.0.1', hole.port), { interrupt: controller.signal, timeout: 10_000 }),
+        ).catch((e) => e),
+      );
+      // One listener for all of them, however many share the signal.
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+      const reason = new Error('shutting down');
+      controller.abort(reason);
+      const errors = await Promise.all(attempts);
+      expect(errors.every((error) => error instanceof ConnectInterruptedError)).toBe(true);
+      expect(errors.every((error) => error.cause === reason)).toBe(true);
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    });
+
     it('fails at once on an AbortSignal aborted already, without opening a socket', async () => {
       const spy = jest.spyOn(net, 'connect');
       const error = await firstValueFrom(
@@ -265,6 +285,55 @@ describe('connect', () => {
     expect(call).toThrow(message);
   });
 
+  it('shares one AbortSignal among many attempts with one listener on it, removed when they end', async () => {
+    const controller = new AbortController();
+    // More than Node's limit of 10 listeners, all pending at once, then all connected.
+    const attempts = Array.from({ length: 50 }, () =>
+      firstValueFrom(connect(toHostAndPort('127.0.0.1', echo.port), { interrupt: controller.signal })),
+    );
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    const connections = await Promise.all(attempts);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    await Promise.all(connections.map((connection) => lastValueFrom(connection.close())));
+    // The signal still interrupts the attempts that come after.
+    const late = firstValueFrom(
+      connect(toHostAndPort('127.0.0.1', echo.port), { interrupt: controller.signal }),
+    ).catch((e) => e);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    controller.abort();
+    expect(await late).toBeInstanceOf(ConnectInterruptedError);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('prints no MaxListenersExceededWarning for 50 attempts sharing one AbortSignal', async () => {
+    // In a process of its own: Jest's sandboxed `process` does not see the warnings Node emits.
+    const child = spawn(
+      process.execPath,
+      ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', '-e', SHARED_SIGNAL_SCRIPT],
+      { cwd: path.resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    let errors = '';
+    child.stdout!.on('data', (data: Buffer) => {
+      output += data.toString();
+    });
+    child.stderr!.on('data', (data: Buffer) => {
+      errors += data.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    // Bounded: a ts-node process starting on a loaded machine, and no more.
+    const deadline = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    try {
+      const code = await exited;
+      if (code !== 0) throw new Error(`the child failed (${code}):\n${errors}`);
+    } finally {
+      clearTimeout(deadline);
+    }
+    const report = JSON.parse(output);
+    expect(report.warnings).not.toContain('MaxListenersExceededWarning');
+    expect(report).toMatchObject({ connected: 50, late: 'ERR_RXTCP_CONNECT_INTERRUPTED', listeners: 0 });
+  }, 70_000);
+
   it('leaves no listener of its own on the socket once closed', async () => {
     const connection = await firstValueFrom(connect(toHostAndPort('127.0.0.1', echo.port)));
     const socket = connection.socket.nodeSocket;
@@ -275,3 +344,34 @@ describe('connect', () => {
     expect(listenerCounts(socket)).toEqual(listenerCounts(new net.Socket()));
   });
 });
+
+/**
+ * 50 attempts sharing one signal to a loopback server, then one more, interrupted: prints what
+ * came of it, with the warnings the process emitted, as one line of JSON.
+ */
+const SHARED_SIGNAL_SCRIPT = `
+const { getEventListeners } = require('node:events');
+const net = require('node:net');
+const { connect, toHostAndPort } = require('rx-tcp');
+const { firstValueFrom, lastValueFrom } = require('rxjs');
+const warnings = [];
+process.on('warning', (warning) => warnings.push(warning.name));
+const server = net.createServer((socket) => socket.on('error', () => {}).resume());
+server.listen(0, '127.0.0.1', async () => {
+  const where = toHostAndPort('127.0.0.1', server.address().port);
+  const controller = new AbortController();
+  const connections = await Promise.all(
+    Array.from({ length: 50 }, () => firstValueFrom(connect(where, { interrupt: controller.signal }))),
+  );
+  await Promise.all(connections.map((connection) => lastValueFrom(connection.close())));
+  const late = firstValueFrom(connect(where, { interrupt: controller.signal })).catch((error) => error.code);
+  controller.abort();
+  const result = { connected: connections.length, late: await late };
+  // Node emits a warning on a later turn than the call that caused it.
+  setImmediate(() => {
+    const listeners = getEventListeners(controller.signal, 'abort').length;
+    console.log(JSON.stringify({ ...result, warnings, listeners }));
+    server.close();
+  });
+});
+`;

@@ -1,3 +1,5 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import net = require('node:net');
@@ -14,6 +16,7 @@ import {
   withConnection,
 } from 'rx-tcp';
 import { firstValueFrom, lastValueFrom, mergeMap, type Subscription, take, toArray } from 'rxjs';
+import { takeoverLockName } from '../src/internal/socket-file';
 import { once, waitFor } from './helpers/net';
 import { loopback, tempDir } from './helpers/servers';
 
@@ -146,3 +149,256 @@ describe('listen', () => {
     expect(call).toThrow(message);
   });
 });
+
+describe('listen on a Unix socket path', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  const subscriptions: Subscription[] = [];
+  beforeEach(() => {
+    tmp = tempDir();
+  });
+  afterEach(() => {
+    closeAll();
+    tmp.remove();
+  });
+
+  const closeAll = () => {
+    for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
+  };
+
+  /** Listens on `file` in this process; resolves with how that went: `listening` or `error CODE`. */
+  function listenOn(file: string): Promise<string> {
+    return new Promise((resolve) => {
+      subscriptions.push(
+        listen(onFile(file), { onListening: () => resolve('listening') }).subscribe({
+          next: (connection) => {
+            connection.writer.writeLine('in process');
+            connection.close().subscribe({ error: () => {} });
+          },
+          error: (error) => resolve(`error ${error.code}`),
+        }),
+      );
+    });
+  }
+
+  it('never removes, on close, a file that another listener now occupies', async () => {
+    const file = path.join(tmp.dir, 'moved.sock');
+    expect(await listenOn(file)).toBe('listening');
+    // Someone removes our file and listens in its place.
+    fs.unlinkSync(file);
+    const other = net.createServer((socket) => socket.on('error', () => {}).end('other\n'));
+    await new Promise<void>((resolve) => other.listen(file, resolve));
+    try {
+      closeAll();
+      expect(fs.lstatSync(file).isSocket()).toBe(true);
+      expect(await greeting(file)).toBe('other');
+    } finally {
+      await new Promise<void>((resolve) => other.close(() => resolve()));
+    }
+  });
+
+  it('removes its own file on close, and leaves no other file behind', async () => {
+    const file = path.join(tmp.dir, 'own.sock');
+    await staleSocket(file);
+    expect(await listenOn(file)).toBe('listening');
+    expect(await greeting(file)).toBe('in process');
+    closeAll();
+    expect(fs.readdirSync(tmp.dir)).toEqual([]);
+  });
+
+  it('names the path asked for when it cannot listen there, not the name it binds first', async () => {
+    const file = path.join(tmp.dir, 'missing', 'app.sock');
+    const error = await firstValueFrom(listen(onFile(file))).catch((e) => e);
+    expect(error).toMatchObject({ syscall: 'listen', address: file });
+    expect(error.message.endsWith(` ${file}`)).toBe(true);
+  });
+
+  // Linux's lock is named in the abstract namespace; elsewhere it is a file beside the socket.
+  describe.each(['linux', 'darwin'])('with the takeover lock of %s', (platform) => {
+    const real = Object.getOwnPropertyDescriptor(process, 'platform')!;
+    beforeEach(() => {
+      Object.defineProperty(process, 'platform', { ...real, value: platform });
+    });
+    afterEach(() => {
+      Object.defineProperty(process, 'platform', real);
+    });
+
+    it('lets exactly one of several listens on one stale path at once take it over', async () => {
+      for (let round = 0; round < 20; round++) {
+        const file = path.join(tmp.dir, `race-${round}.sock`);
+        await staleSocket(file);
+        const outcomes = await Promise.all(Array.from({ length: 6 }, () => listenOn(file)));
+        expect(outcomes.sort()).toEqual([...Array(5).fill('error EADDRINUSE'), 'listening']);
+        expect(await greeting(file)).toBe('in process');
+        closeAll();
+        expect(fs.existsSync(file)).toBe(false);
+      }
+      expect(fs.readdirSync(tmp.dir)).toEqual([]);
+    });
+
+    it('is not blocked for good by a process that died holding the takeover lock', async () => {
+      const file = path.join(tmp.dir, 'locked.sock');
+      await staleSocket(file);
+      const holder = spawn(process.execPath, [
+        '-e',
+        `require('net').createServer().listen(${JSON.stringify(takeoverLockName(file))}, () => console.log('held'))`,
+      ]);
+      try {
+        await once(holder.stdout!, 'data');
+        // Another process is deciding about this path: its outcome is ours.
+        expect(await listenOn(file)).toBe('error EADDRINUSE');
+      } finally {
+        const exited = once(holder, 'exit');
+        holder.kill('SIGKILL');
+        await exited;
+      }
+      // The kernel freed an abstract lock with its process; a lock file left behind is removed
+      // by the first to find it dead, that attempt still reporting the path busy.
+      if (platform !== 'linux') expect(await listenOn(file)).toBe('error EADDRINUSE');
+      expect(await listenOn(file)).toBe('listening');
+      expect(await greeting(file)).toBe('in process');
+    });
+  });
+});
+
+describe('several processes listening on one stale Unix socket path at once', () => {
+  const CHILDREN = 6;
+  const ROUNDS = 10;
+  /** Starting a ts-node process each: generous on a loaded machine, and still bounded. */
+  const START_TIMEOUT = 60_000;
+  let tmp: ReturnType<typeof tempDir>;
+  let children: Child[] = [];
+  beforeAll(async () => {
+    tmp = tempDir();
+    children = Array.from({ length: CHILDREN }, () => startChild());
+    await within(Promise.all(children.map((child) => child.line())), START_TIMEOUT, 'the children to start');
+  }, START_TIMEOUT + 5_000);
+  afterAll(async () => {
+    // Whatever happened in the test, no process outlives it.
+    await Promise.all(
+      children.map(async ({ process: child }) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = once(child, 'exit');
+        child.kill('SIGKILL');
+        await exited;
+      }),
+    );
+    tmp.remove();
+  });
+
+  it('lets exactly one listen, the others fail with EADDRINUSE, and removes no live socket', async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const file = path.join(tmp.dir, `race-${round}.sock`);
+      await staleSocket(file);
+      // All told at once: the listens race each other, as processes started together would.
+      for (const child of children) child.send({ command: 'listen', path: file });
+      const outcomes = await within(
+        Promise.all(children.map((child) => child.line())),
+        20_000,
+        `the outcomes of round ${round}`,
+      );
+      const winners = children.filter((_, i) => outcomes[i] === 'listening');
+      expect({ round, outcomes: outcomes.filter((o) => o !== 'listening') }).toEqual({
+        round,
+        outcomes: Array(CHILDREN - 1).fill('error EADDRINUSE'),
+      });
+      expect(winners).toHaveLength(1);
+      // The file at the path is the winner's socket, and it serves.
+      expect(await greeting(file)).toBe(String(winners[0].process.pid));
+      for (const child of children) child.send({ command: 'close' });
+      await within(Promise.all(children.map((child) => child.line())), 20_000, 'the children to close');
+      expect(fs.existsSync(file)).toBe(false);
+    }
+    // Neither temporary names nor lock files are left behind.
+    expect(fs.readdirSync(tmp.dir)).toEqual([]);
+  }, 120_000);
+});
+
+/** A Node process that listens on a path when told to, and says how it went, line by line. */
+interface Child {
+  process: ChildProcess;
+  send(message: { command: 'listen'; path: string } | { command: 'close' }): void;
+  /** The next line it prints. */
+  line(): Promise<string>;
+}
+
+const CHILD_SCRIPT = `
+const { listen, onFile } = require('rx-tcp');
+let subscription;
+require('node:readline').createInterface({ input: process.stdin }).on('line', (line) => {
+  const message = JSON.parse(line);
+  if (message.command === 'listen') {
+    subscription = listen(onFile(message.path), { onListening: () => console.log('listening') }).subscribe({
+      next: (connection) => {
+        connection.writer.writeLine(String(process.pid));
+        connection.close().subscribe({ error: () => {} });
+      },
+      error: (error) => console.log('error ' + error.code),
+    });
+  } else {
+    subscription?.unsubscribe();
+    console.log('closed');
+  }
+});
+console.log('ready');
+`;
+
+function startChild(): Child {
+  const child = spawn(
+    process.execPath,
+    ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', '-e', CHILD_SCRIPT],
+    { cwd: path.resolve(__dirname, '..'), stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const lines: string[] = [];
+  const waiting: ((line: string) => void)[] = [];
+  let partial = '';
+  child.stdout!.on('data', (data: Buffer) => {
+    const parts = (partial + data.toString()).split('\n');
+    partial = parts.pop()!;
+    for (const line of parts) {
+      const waiter = waiting.shift();
+      if (waiter === undefined) lines.push(line);
+      else waiter(line);
+    }
+  });
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code, signal) => reject(new Error(`child exited (${code ?? signal})`))),
+  );
+  exited.catch(() => {});
+  return {
+    process: child,
+    send: (message) => child.stdin!.write(`${JSON.stringify(message)}\n`),
+    line: () => {
+      const line = lines.shift();
+      if (line !== undefined) return Promise.resolve(line);
+      return Promise.race([new Promise<string>((resolve) => waiting.push(resolve)), exited]);
+    },
+  };
+}
+
+/** `promise`, or a rejection naming `what` after `ms`; the timer does not outlive it. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Leaves a socket file at `file` that nothing listens on, as a process that died would. */
+async function staleSocket(file: string): Promise<void> {
+  const dying = net.createServer();
+  const name = `${file}.dying`;
+  await new Promise<void>((resolve) => dying.listen(name, resolve));
+  fs.linkSync(name, file);
+  // Node removes the name it bound, and only that one.
+  await new Promise<void>((resolve) => dying.close(() => resolve()));
+}
+
+/** The first line a server on the Unix socket `file` sends. */
+async function greeting(file: string): Promise<string> {
+  return lastValueFrom(withConnection(toFile(file), ({ reader }) => reader.readLine())) as Promise<string>;
+}

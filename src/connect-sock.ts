@@ -168,12 +168,58 @@ function timeoutTask(this: SchedulerAction<AttemptEvents>, attempt?: AttemptEven
   attempt!.expired();
 }
 
+/** What waits on an `AbortSignal`: an attempt. */
+interface AbortWaiter {
+  aborted(): void;
+}
+
+/**
+ * The attempts waiting on one `AbortSignal`, behind one listener of that signal. A signal is
+ * commonly shared by many attempts (one per request, say): with a listener each, Node would print
+ * `MaxListenersExceededWarning` past 10 attempts for what is no leak, and raising the signal's
+ * limit (`events.setMaxListeners`) would hide a real leak of the caller's own listeners too.
+ * The listener is added with the first attempt and removed with the last, so that a long-lived
+ * signal keeps nothing of attempts that have ended. Attempts without a signal never come here.
+ */
+class AbortWaiters {
+  private static readonly bySignal = new WeakMap<AbortSignal, AbortWaiters>();
+  private readonly waiters = new Set<AbortWaiter>();
+
+  private constructor(private readonly signal: AbortSignal) {}
+
+  static add(signal: AbortSignal, waiter: AbortWaiter): void {
+    let waiters = AbortWaiters.bySignal.get(signal);
+    if (waiters === undefined) {
+      waiters = new AbortWaiters(signal);
+      AbortWaiters.bySignal.set(signal, waiters);
+      signal.addEventListener('abort', waiters, { once: true });
+    }
+    waiters.waiters.add(waiter);
+  }
+
+  static remove(signal: AbortSignal, waiter: AbortWaiter): void {
+    const waiters = AbortWaiters.bySignal.get(signal);
+    if (waiters === undefined || !waiters.waiters.delete(waiter) || waiters.waiters.size > 0) return;
+    AbortWaiters.bySignal.delete(signal);
+    signal.removeEventListener('abort', waiters);
+  }
+
+  /** The signal fired (`EventListener` interface): every attempt waiting is interrupted. */
+  handleEvent(): void {
+    AbortWaiters.bySignal.delete(this.signal);
+    // A copy: each attempt interrupted removes itself, and its subscriber may start new ones
+    // (which see the signal aborted and fail at once, without coming here).
+    for (const waiter of Array.from(this.waiters)) waiter.aborted();
+    this.waiters.clear();
+  }
+}
+
 /**
  * One connection attempt: raced against its timeout and interrupt, torn down by an early
  * unsubscribe. An object with methods rather than a set of closures: a client making many
  * connections pays for every allocation and every first call of a fresh closure.
  */
-class Attempt<A extends Address, T> implements AttemptEvents, Due {
+class Attempt<A extends Address, T> implements AttemptEvents, AbortWaiter, Due {
   private socket: AttemptSocket | undefined;
   /** Times the attempt out: the scheduler's shared deadlines, or, where they cannot, a timer of its own. */
   private deadlines: DeadlineQueue | undefined;
@@ -202,7 +248,7 @@ class Attempt<A extends Address, T> implements AttemptEvents, Due {
       this.interrupted(signal.reason);
       return undefined;
     }
-    signal?.addEventListener('abort', this, { once: true });
+    if (signal !== undefined) AbortWaiters.add(signal, this);
     if (interrupt$ !== undefined) {
       this.interruption = interrupt$.subscribe({
         next: () => this.interrupted(),
@@ -227,8 +273,8 @@ class Attempt<A extends Address, T> implements AttemptEvents, Due {
     return this;
   }
 
-  /** The `AbortSignal` fired (`EventListener` interface). */
-  handleEvent(): void {
+  /** The `AbortSignal` fired ({@link AbortWaiters}). */
+  aborted(): void {
     this.interrupted(this.spec.signal?.reason);
   }
 
@@ -299,7 +345,7 @@ class Attempt<A extends Address, T> implements AttemptEvents, Due {
     this.deadlines?.remove(this);
     this.timer?.unsubscribe();
     this.interruption?.unsubscribe();
-    this.spec.signal?.removeEventListener('abort', this);
+    if (this.spec.signal !== undefined) AbortWaiters.remove(this.spec.signal, this);
     const { socket } = this;
     if (socket !== undefined) {
       socket.off(this.spec.connectEvent, onAttemptConnect);

@@ -31,9 +31,9 @@ export const DEFAULT_BACKLOG = 64;
  * Listens and emits every accepted connection, with its reader and writer.
  *
  * Cold: subscribing binds and listens (`onListening` says when, and on what); unsubscribing closes
- * the listening socket (and removes a Unix socket's file). The connections emitted are the
- * subscriber's to close. This is the composable primitive under `Server.create`: with RxJS
- * operators it makes any server shape.
+ * the listening socket (and removes a Unix socket's file, if it is still its own). The connections
+ * emitted are the subscriber's to close. This is the composable primitive under `Server.create`:
+ * with RxJS operators it makes any server shape.
  *
  * ```ts
  * import { mergeMap } from 'rxjs';

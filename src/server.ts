@@ -123,7 +123,11 @@ export const DEFAULT_MAX_CONNECTIONS = 10_000;
 export class Server<A extends Address, L> {
   /** What the server listens on: the port (the real one for `onPortChosenByOs`) or the path. */
   readonly listeningOn!: L;
-  /** The listening Node server. Accepting on it directly bypasses `maxConnections` and handler errors. */
+  /**
+   * The listening Node server. Accepting on it directly bypasses `maxConnections` and handler
+   * errors. On a Unix socket its `address()` is the name it was bound to before it was linked to
+   * the path (see `onFile`); `listeningOn` is the path.
+   */
   readonly listeningSocket!: net.Server;
 
   private readonly eventSubject = new Subject<ServerEvent<A>>();

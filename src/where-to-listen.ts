@@ -129,7 +129,9 @@ export const onPortChosenByOs: WhereToListen<InetAddress, number> = WhereToListe
 
 /**
  * Listen on the Unix-domain socket at `path`. A socket file left by a dead process is taken over;
- * one something still listens on is `EADDRINUSE`; the file is removed when the server closes.
+ * one something still listens on is `EADDRINUSE`; the file is removed when the server closes (if
+ * it is still this server's). Of several processes starting on one stale path at once, exactly
+ * one listens and the others get `EADDRINUSE`.
  *
  * ```ts
  * import { Server, onFile } from 'rx-tcp';

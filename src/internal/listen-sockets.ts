@@ -1,8 +1,8 @@
-import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { type Address, inetAddress } from '../address';
 import type { WhereToListen } from '../where-to-listen';
+import { SocketFile } from './socket-file';
 
 /** How `listenSockets` listens. */
 export interface ListenSocketsOptions<A extends Address> {
@@ -29,8 +29,8 @@ export interface ListenSocketsOptions<A extends Address> {
 
 /**
  * Binds and listens, and hands each accepted socket to `options.onSocket`; returns what stops
- * listening: it closes the listening socket (and, for a Unix socket, removes its file), and may be
- * called more than once. The one place where `net.Server` events are wired; `listen` and
+ * listening: it closes the listening socket (and, for a Unix socket, removes its file if it is
+ * still its own), and may be called more than once. The one place where `net.Server` events are wired; `listen` and
  * `Server.create` build on it. Callbacks rather than an Observable: a server accepting thousands
  * of connections a second would otherwise pay a subscriber's layers for each.
  */
@@ -38,7 +38,8 @@ export function listenSockets<A extends Address>(
   where: WhereToListen<A, unknown>,
   options: ListenSocketsOptions<A>,
 ): () => void {
-  let server: net.Server | undefined;
+  /** A Unix socket's file, removed (if still ours) when listening stops. */
+  let socketFile: SocketFile | undefined;
   let closed = false;
   const connectionEvent = options.tls === undefined ? 'connection' : 'secureConnection';
   const onConnection = (socket: net.Socket) => {
@@ -55,6 +56,7 @@ export function listenSockets<A extends Address>(
   };
   const onError = (error: NodeJS.ErrnoException) => {
     if (closed) return;
+    socketFile?.blame(error);
     if (error.syscall === 'accept') options.onAcceptError?.(error);
     else options.onError(error);
   };
@@ -65,46 +67,50 @@ export function listenSockets<A extends Address>(
     if (!closed) options.onAcceptError?.(error);
   };
 
-  const start = () => {
+  // No-delay is Async's default (it can still be changed per socket). Half-open is what the
+  // Reader and the Writer rely on; with TLS it is turned on only once the handshake is done:
+  // a client leaving during the handshake is otherwise taken for a half-close, and its
+  // socket kept open until the handshake timeout.
+  const server =
+    options.tls === undefined
+      ? net.createServer({ allowHalfOpen: true, noDelay: true })
+      : tls.createServer({ ...options.tls, allowHalfOpen: false, noDelay: true });
+  server.on(connectionEvent, onConnection);
+  server.on('error', onError);
+  server.on('tlsClientError', onTlsClientError);
+  const { address } = where;
+  const onListening = () => {
     if (closed) return;
-    // No-delay is Async's default (it can still be changed per socket). Half-open is what the
-    // Reader and the Writer rely on; with TLS it is turned on only once the handshake is done:
-    // a client leaving during the handshake is otherwise taken for a half-close, and its
-    // socket kept open until the handshake timeout.
-    server =
-      options.tls === undefined
-        ? net.createServer({ allowHalfOpen: true, noDelay: true })
-        : tls.createServer({ ...options.tls, allowHalfOpen: false, noDelay: true });
-    server.on(connectionEvent, onConnection);
-    server.on('error', onError);
-    server.on('tlsClientError', onTlsClientError);
-    const listening = server;
-    const { address } = where;
-    const listenOptions: net.ListenOptions =
-      address.family === 'unix'
-        ? { path: address.path, backlog: options.backlog }
-        : { host: address.host, port: address.port, backlog: options.backlog, ipv6Only: false };
-    listening.listen(listenOptions, () => {
-      if (closed) return;
-      const bound = listening.address();
-      const actual =
-        address.family === 'unix' || bound === null || typeof bound === 'string'
-          ? address
-          : inetAddress(bound.address, bound.port);
-      options.onListening(listening, actual as A);
-    });
+    const bound = server.address();
+    const actual =
+      address.family === 'unix' || bound === null || typeof bound === 'string'
+        ? address
+        : inetAddress(bound.address, bound.port);
+    options.onListening(server, actual as A);
   };
-
-  if (where.address.family === 'unix') {
-    takeOverStaleSocket(where.address.path).then(start, onError);
+  if (address.family === 'inet') {
+    server.listen(
+      { host: address.host, port: address.port, backlog: options.backlog, ipv6Only: false },
+      onListening,
+    );
+  } else if (process.platform === 'win32') {
+    // A named pipe: no file to leave behind or take over.
+    server.listen({ path: address.path, backlog: options.backlog }, onListening);
   } else {
-    start();
+    // Listens under a fresh name, then takes the path over: see SocketFile.
+    const file = new SocketFile(address.path);
+    socketFile = file;
+    server.listen({ path: file.temporary, backlog: options.backlog }, () => {
+      if (closed) return;
+      file.claim().then((claimed) => {
+        if (claimed) onListening();
+      }, onError);
+    });
   }
 
   return () => {
     if (closed) return;
     closed = true;
-    if (server === undefined) return;
     server.off(connectionEvent, onConnection);
     // A handshake under way when the listening socket closes still completes: nobody will
     // serve that connection, so close it rather than leave the client waiting.
@@ -112,48 +118,10 @@ export function listenSockets<A extends Address>(
     // Errors after this point concern nobody; keep a listener so that none is uncaught.
     server.off('error', onError);
     server.on('error', ignore);
+    // Before the socket stops listening: see SocketFile.release.
+    socketFile?.release();
     if (server.listening) server.close();
   };
 }
 
 function ignore(): void {}
-
-/**
- * Removes a Unix socket file left behind by a process that died, after checking with a connect
- * that nothing listens on it. A live socket, or a path that is not a socket at all, is left alone
- * and reported as `EADDRINUSE`.
- */
-async function takeOverStaleSocket(path: string): Promise<void> {
-  let stat: fs.Stats;
-  try {
-    stat = await fs.promises.lstat(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
-  }
-  if (!stat.isSocket()) throw addressInUse(path, 'exists and is not a socket');
-  const live = await new Promise<boolean>((resolve, reject) => {
-    const probe = net.connect({ path });
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', (error: NodeJS.ErrnoException) => {
-      probe.destroy();
-      if (error.code === 'ECONNREFUSED') resolve(false);
-      else if (error.code === 'ENOENT') resolve(false);
-      else reject(error);
-    });
-  });
-  if (live) throw addressInUse(path, 'is in use by a listening process');
-  await fs.promises.rm(path, { force: true });
-}
-
-function addressInUse(path: string, why: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`listen EADDRINUSE: ${path} ${why}`), {
-    code: 'EADDRINUSE',
-    errno: -98,
-    syscall: 'listen',
-    address: path,
-  });
-}
