@@ -2,13 +2,22 @@
  * The connect-rate workload, timed by `connect-rate.ts` and counted by `connect-instructions.ts`:
  * sequential connect + close from a client (rx-tcp's `connect` then `Connection.close()`, or
  * `node:net`) to a server reading each connection to EOF (rx-tcp's `Server.create`, or
- * `node:net`), both in this process.
+ * `node:net`, reading its peer's address as rx-tcp's server does for its handler), both in this
+ * process.
  */
 import * as net from 'node:net';
 import { firstValueFrom } from 'rxjs';
 import { connect, type InetAddress, toHostAndPort, type WhereToConnect } from '../src';
 import { type Side, secondsSince } from './common';
 import { closed, closeRaw, listenRaw, startRxServer } from './servers';
+
+/** Keeps the last peer address read, so that the reads cannot be optimised away. */
+const peers = {
+  last: '',
+  note(host: string | undefined, port: number | undefined): void {
+    this.last = `${host}:${port}`;
+  },
+};
 
 /** A server reading each connection to EOF, then closing its side; `port` is where it listens. */
 interface ReadToEof {
@@ -23,6 +32,9 @@ async function readToEof(side: Side): Promise<ReadToEof> {
   }
   const server = net.createServer({ noDelay: true }, (socket) => {
     socket.on('error', () => {});
+    // The same work as rx-tcp's handler gets for free: every real server reads its peer's address
+    // (logs, limits), which costs a getpeername and a string per connection.
+    peers.note(socket.remoteAddress, socket.remotePort);
     socket.resume();
   });
   return { port: await listenRaw(server), close: () => closeRaw(server) };

@@ -72,20 +72,15 @@ export function connectSock<A extends Address>(
   where: WhereToConnect<A>,
   options: ConnectSockOptions = {},
 ): Observable<Socket<A>> {
-  return connectWith('connectSock', where, options, (socket) => socket, false);
+  return connectWith('connectSock', where, options, (socket) => socket);
 }
 
-/**
- * @internal `connectSock`, with `wrap` applied to the socket before it is emitted.
- * `keepErrorListener`: leave the attempt's `error` listener ({@link onSocketError}) on the socket
- * for `wrap`'s transport to take over; otherwise the socket is emitted with no listener of ours.
- */
+/** @internal `connectSock`, with `wrap` applied to the socket (which has no listener of ours) before it is emitted. */
 export function connectWith<A extends Address, T>(
   caller: string,
   where: WhereToConnect<A>,
   options: ConnectSockOptions,
   wrap: (socket: Socket<A>) => T,
-  keepErrorListener: boolean,
 ): Observable<T> {
   if (!(where instanceof WhereToConnect)) {
     throw new TypeError(
@@ -119,7 +114,6 @@ export function connectWith<A extends Address, T>(
     tlsOptions,
     scheduler,
     wrap,
-    keepErrorListener,
     connectEvent: tlsOptions === undefined ? 'connect' : 'secureConnect',
   };
   return new ConnectObservable(spec);
@@ -134,7 +128,6 @@ interface AttemptSpec<A extends Address, T> {
   tlsOptions: tls.ConnectionOptions | true | undefined;
   scheduler: SchedulerLike;
   wrap: (socket: Socket<A>) => T;
-  keepErrorListener: boolean;
   connectEvent: 'connect' | 'secureConnect';
 }
 
@@ -281,7 +274,7 @@ class Attempt<A extends Address, T> implements AttemptEvents, AbortWaiter, Due {
   /** The subscription ended before the attempt did. */
   unsubscribe(): void {
     if (this.done) return;
-    this.finish(false);
+    this.finish();
     this.socket?.destroy();
   }
 
@@ -297,15 +290,15 @@ class Attempt<A extends Address, T> implements AttemptEvents, AbortWaiter, Due {
 
   fail(error: unknown): void {
     if (this.done) return;
-    this.finish(false);
+    this.finish();
     this.socket?.destroy();
     this.subscriber.error(error);
   }
 
   connected(): void {
     if (this.done) return;
-    const { where, tlsOptions, wrap, keepErrorListener } = this.spec;
-    this.finish(keepErrorListener);
+    const { where, tlsOptions, wrap } = this.spec;
+    this.finish();
     const connected = this.socket!;
     // tls.connect ignores the noDelay option, unlike net.connect.
     if (tlsOptions !== undefined) connected.setNoDelay(true);
@@ -319,7 +312,6 @@ class Attempt<A extends Address, T> implements AttemptEvents, AbortWaiter, Due {
     try {
       value = wrap(new Socket<A>(connected, where.family, known));
     } catch (error) {
-      if (keepErrorListener) connected.off('error', onSocketError);
       connected.destroy();
       this.subscriber.error(error);
       return;
@@ -339,8 +331,8 @@ class Attempt<A extends Address, T> implements AttemptEvents, AbortWaiter, Due {
     );
   }
 
-  /** The attempt is over; `keepErrorListener`: connected, and its transport takes that listener over. */
-  private finish(keepErrorListener: boolean): void {
+  /** The attempt is over: nothing of it is left on the socket. */
+  private finish(): void {
     this.done = true;
     this.deadlines?.remove(this);
     this.timer?.unsubscribe();
@@ -349,7 +341,7 @@ class Attempt<A extends Address, T> implements AttemptEvents, AbortWaiter, Due {
     const { socket } = this;
     if (socket !== undefined) {
       socket.off(this.spec.connectEvent, onAttemptConnect);
-      if (!keepErrorListener) socket.off('error', onSocketError);
+      socket.off('error', onSocketError);
       socket[SOCKET_SLOT] = undefined;
     }
   }

@@ -39,7 +39,6 @@ export function connect<A extends Address>(
     'connect',
     where,
     options,
-    (socket) => new Connection(socket, socketTransport(socket.nodeSocket, true), options),
-    true,
+    (socket) => new Connection(socket, socketTransport(socket.nodeSocket), options),
   );
 }
