@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { toHostAndPort, withConnection } from 'rx-tcp';
 import { defer, firstValueFrom, lastValueFrom } from 'rxjs';
-import { waitFor } from './helpers/net';
+import { waitFor, within } from './helpers/net';
 
 const ROOT = path.resolve(__dirname, '..');
 /** Three processes start ts-node each: generous on a loaded machine, and still bounded. */
@@ -14,19 +14,6 @@ function alive(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** `promise`, or a rejection naming `what` after `ms`; the timer does not outlive it. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -17,7 +17,7 @@ import {
 } from 'rx-tcp';
 import { firstValueFrom, lastValueFrom, mergeMap, type Subscription, take, toArray } from 'rxjs';
 import { takeoverLockName } from '../src/internal/socket-file';
-import { once, waitFor } from './helpers/net';
+import { once, waitFor, within } from './helpers/net';
 import { loopback, tempDir } from './helpers/servers';
 
 describe('listen', () => {
@@ -373,19 +373,6 @@ function startChild(): Child {
       return Promise.race([new Promise<string>((resolve) => waiting.push(resolve)), exited]);
     },
   };
-}
-
-/** `promise`, or a rejection naming `what` after `ms`; the timer does not outlive it. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Leaves a socket file at `file` that nothing listens on, as a process that died would. */

@@ -88,6 +88,19 @@ export async function waitFor(condition: () => boolean, ms = 10_000, what = 'con
   }
 }
 
+/** `promise`, or a rejection naming `what` after `ms`; the timer does not outlive it. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Resolves when `socket` emits `event`. */
 export function once(emitter: NodeJS.EventEmitter, event: string): Promise<unknown[]> {
   return new Promise((resolve) => emitter.once(event, (...args: unknown[]) => resolve(args)));
