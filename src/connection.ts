@@ -166,8 +166,12 @@ export class Connection<A extends Address = Address> {
     return this.link.close(options, false);
   }
 
-  /** Tears the connection down at once with a reset, dropping unflushed bytes. */
+  /**
+   * Tears the connection down at once with a reset, dropping unflushed bytes: the writer fails
+   * with a `ConnectionAbortedError` if any were left (this side's doing, not the peer's).
+   */
   destroy(): void {
+    this.writer.abandon();
     this.link.transport.abort();
   }
 
@@ -197,6 +201,8 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
   private writerFailure: unknown;
   /** The error the transport failed with (a reset, a broken pipe), once it did. */
   private transportError: unknown;
+  /** `Connection.close()` was called by the connection's user (not the library on its behalf). */
+  private closedByCaller = false;
 
   constructor(
     readonly transport: Transport,
@@ -220,6 +226,7 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
    */
   close(options: WriterCloseOptions, byCaller: boolean): Observable<void> {
     this.writer.shut(options, byCaller); // throws at once on bad options, before anything changes
+    if (byCaller) this.closedByCaller = true;
     if (this.closing === undefined) {
       this.closing = new Outcome();
       if (this.writerDone) this.afterWriter();
@@ -233,7 +240,7 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
 
   /** `close()` was called and the writer is done: closes the reader; `closing` waits for the transport. */
   private afterWriter(): void {
-    this.reader.shut();
+    this.reader.shut(this.closedByCaller);
     if (this.transportClosed) this.settleClosing();
   }
 

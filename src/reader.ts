@@ -121,6 +121,8 @@ export class Reader extends Observable<Buffer> {
   private failure: unknown;
   private consumer: Consumer | null = null;
   private paused = false;
+  /** The reader's user closed it: a read now is the user's bug. */
+  private closedByCaller = false;
   /** Closed once the writer was done: `close()` waits for the connection to close. */
   private closedAfterWriter = false;
   /** What `close()` returns, made at its first call. */
@@ -288,16 +290,21 @@ export class Reader extends Observable<Buffer> {
    * Stops reading and drops what is buffered; whatever arrives later is discarded. Idempotent:
    * every call returns the same Observable, which completes once the reader's side is released (and,
    * if the writer is closed already, once the connection is). A read still waiting gets `EOF`, a
-   * subscriber completes, and later reads fail with a `ReaderClosedError`.
+   * subscriber completes, and later reads fail with a `ReaderClosedError`. (After a close made for
+   * you — a server's idle timeout or `close`, `withConnection` ending — they get `EOF` instead.)
    */
   close(): Observable<void> {
-    this.shut();
+    this.shut(true);
     this.closeResult ??= this.closedAfterWriter ? this.input.closed() : RELEASED;
     return this.closeResult;
   }
 
-  /** @internal `close()` without its result, for the connection closing its reader itself. */
-  shut(): void {
+  /**
+   * @internal `close()` without its result, for the connection closing its reader itself.
+   * `byCaller`: the reader's user closed it (a read then fails); otherwise a read then gets `EOF`.
+   */
+  shut(byCaller = false): void {
+    if (byCaller) this.closedByCaller = true;
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.queue = NO_BYTES;
@@ -379,7 +386,8 @@ export class Reader extends Observable<Buffer> {
       subscriber.error(new ConcurrentReadError());
       return false;
     }
-    if (this.state === 'closed') {
+    // Closed for the caller (an idle timeout, say), a read is not the caller's bug: it gets EOF.
+    if (this.state === 'closed' && this.closedByCaller) {
       subscriber.error(new ReaderClosedError());
       return false;
     }

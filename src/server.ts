@@ -335,7 +335,9 @@ export class Server<A extends Address, L> {
     }
     if (this.running < this.maxConnections) {
       this.emitFor('accepted', socket);
-      this.start(socket);
+      // Whoever heard of it may have closed the server: no handler is called after close().
+      if (this.closeStarted) socket.destroy();
+      else this.start(socket);
       return;
     }
     if (this.queued.size >= this.maxPending) {

@@ -12,6 +12,7 @@ import { flushAtEndOfTick } from './internal/end-of-tick';
 import { CLOSE_FORCE_AFTER } from './internal/limits';
 import { Outcome } from './internal/outcome';
 import type { Transport } from './internal/transport';
+import { describe } from './internal/validate';
 
 /** How long written bytes may wait unflushed: milliseconds, or `'unlimited'`. */
 export type BufferAgeLimit = number | 'unlimited';
@@ -129,6 +130,10 @@ export class Writer implements Observer<string | Uint8Array> {
   private failure: unknown;
   /** The error that told us the peer is gone, once it is. */
   private peerError: unknown;
+  /** The transport is closed: nothing more is sent, nobody more can leave. */
+  private transportDone = false;
+  /** Where each write handed to the transport ends (in `handed`), oldest first, until its callback. */
+  private ends: number[] | undefined;
   /** Bytes written that will never reach the operating system. */
   private lost = 0;
   private buffer: Buffer | undefined;
@@ -155,6 +160,8 @@ export class Writer implements Observer<string | Uint8Array> {
   private waiting: Waiting[] | undefined;
   private ageCheck: Subscription | undefined;
   private forceClose: Subscription | undefined;
+  /** When `forceClose` is due, by the scheduler's clock. */
+  private forceAt = 0;
   /** `closeFinished`, made when first asked for: most writers are closed without anyone asking. */
   private finished: Outcome | undefined;
   private left: Outcome | undefined;
@@ -181,7 +188,7 @@ export class Writer implements Observer<string | Uint8Array> {
   /** Bytes written that have not reached the operating system yet (0 once closed or failed). */
   get bytesToWrite(): number {
     if (this.life === 'closed' || this.life === 'failed') return 0;
-    return this.buffered + this.transport.writableLength;
+    return this.unconfirmed();
   }
 
   /** Bytes written that never reached the operating system and never will. */
@@ -196,11 +203,14 @@ export class Writer implements Observer<string | Uint8Array> {
 
   /**
    * Emits (and completes) when the peer is gone: a reset or a broken pipe. Hot, replaying. That
-   * alone is not an error: writing afterwards is, through `flushed()` and `close()`.
+   * alone is not an error: writing afterwards is, through `flushed()` and `close()`. Completes
+   * without a value once the connection is closed without the peer leaving (a clean close, or
+   * this side's own teardown): nothing can leave any more.
    */
   get consumerLeft(): Observable<void> {
     this.left ??= new Outcome();
     if (this.peerError !== undefined) this.left.resolve();
+    else if (this.transportDone) this.left.complete();
     return this.left.asObservable();
   }
 
@@ -221,6 +231,9 @@ export class Writer implements Observer<string | Uint8Array> {
   write(data: string | Uint8Array): void {
     if (this.closedByCaller) throw new WriterClosedError();
     if (this.tap !== undefined) this.tap(data);
+    if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
+      throw new TypeError(`write: data must be a string or a Uint8Array, got ${describe(data)}`);
+    }
     if (this.life !== 'open') {
       this.drop(typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength);
       return;
@@ -305,16 +318,21 @@ export class Writer implements Observer<string | Uint8Array> {
       this.enter('closed');
       return;
     }
-    if (this.life !== 'open') return;
-    this.enter('closing');
-    this.flushNow();
-    this.transport.end((error) => {
-      if (error) this.transportFailed(error);
-      else this.enter('closed');
-    });
+    if (this.life === 'open') {
+      this.enter('closing');
+      this.flushNow();
+      this.transport.end((error) => {
+        if (error) this.transportFailed(error);
+        else this.enter('closed');
+      });
+    }
     // With nothing queued on a plain socket the FIN cannot wait for the peer: no timer, which
-    // is a timer less per connection closed.
+    // is a timer less per connection closed. A later close with a shorter bound brings it forward.
     if (forceCloseAfter !== 'never' && this.state === 'closing' && !this.transport.endCannotStall()) {
+      const at = this.scheduler.now() + forceCloseAfter;
+      if (this.forceClose !== undefined && this.forceAt <= at) return;
+      this.forceClose?.unsubscribe();
+      this.forceAt = at;
       this.forceClose = this.scheduler.schedule(forceCloseTask, forceCloseAfter, this);
     }
   }
@@ -334,16 +352,30 @@ export class Writer implements Observer<string | Uint8Array> {
     if (this.peerError !== undefined) return;
     this.peerError = error;
     this.left?.resolve();
-    this.owner.peerLeft(error);
     const unsent = this.unconfirmed();
     if (unsent > 0) this.enter('failed', new ConsumerLeftError(unsent, error));
     else this.enter(this.life === 'closing' ? 'closed' : 'gone');
+    // Told last: the owner may tear the connection down, which finds the writer settled already.
+    this.owner.peerLeft(error);
   }
 
   /** @internal The transport is closed: nothing more can be sent, and no callback will come. */
   transportClosed(): void {
-    if (this.life === 'closed' || this.life === 'failed') return;
-    this.transportFailed(new ConnectionAbortedError(undefined, 'the connection was closed'));
+    this.transportDone = true;
+    if (this.peerError === undefined) this.left?.complete();
+    // Closed with no error: by this side (a destroy), not by the peer, whose leaving comes first.
+    this.abandon();
+  }
+
+  /**
+   * @internal This side tears the connection down (`Connection.destroy()`): what is unsent is
+   * lost, by our doing, not the peer's (a `ConnectionAbortedError`; `consumerLeft` does not emit).
+   */
+  abandon(): void {
+    if (this.life !== 'open' && this.life !== 'closing') return;
+    const unsent = this.unconfirmed();
+    if (unsent > 0) this.enter('failed', closedUnder(unsent));
+    else this.enter(this.life === 'closing' ? 'closed' : 'gone');
   }
 
   /** @internal Tells `watcher` when the writer stops taking bytes: now, if it has already. */
@@ -403,11 +435,16 @@ export class Writer implements Observer<string | Uint8Array> {
     return this.buffered + (this.handed - this.reached);
   }
 
-  /** A write the writer cannot send: counted, and after the peer left, a failure. */
+  /** A write the writer cannot send: counted, and once the connection is gone, a failure. */
   private drop(bytes: number): void {
     this.bytesWritten += bytes;
     this.lost += bytes;
-    if (this.life === 'gone') this.enter('failed', new ConsumerLeftError(bytes, this.peerError));
+    if (this.life === 'gone' && bytes > 0) {
+      this.enter(
+        'failed',
+        this.peerError === undefined ? closedUnder(bytes) : new ConsumerLeftError(bytes, this.peerError),
+      );
+    }
   }
 
   private stopTimers(): void {
@@ -448,8 +485,8 @@ export class Writer implements Observer<string | Uint8Array> {
   /** Why a writer no longer open takes no bytes: `undefined` when it was closed. */
   private stopReason(): unknown {
     if (this.life === 'failed') return this.failure;
-    if (this.life === 'gone') return new ConsumerLeftError(0, this.peerError);
-    return undefined;
+    if (this.life !== 'gone') return undefined;
+    return this.peerError === undefined ? closedUnder(0) : new ConsumerLeftError(0, this.peerError);
   }
 
   private writeString(text: string): void {
@@ -471,6 +508,10 @@ export class Writer implements Observer<string | Uint8Array> {
         return;
       }
       this.makeRoom(bound);
+      if (this.life !== 'open') {
+        this.drop(Buffer.byteLength(text)); // the flush failed
+        return;
+      }
     }
     const buffer = this.buffer ?? this.freshBuffer();
     const n = buffer.write(text, this.bufferStart + this.buffered);
@@ -483,12 +524,22 @@ export class Writer implements Observer<string | Uint8Array> {
     const n = bytes.byteLength;
     if (n >= LARGE_WRITE) {
       this.flushNow();
+      if (this.life !== 'open') {
+        this.drop(n); // the flush failed
+        return;
+      }
       this.bytesWritten += n;
       this.hand(bytes, n);
       return;
     }
     if (this.pending !== undefined) this.copyPending();
-    if (n > this.room()) this.makeRoom(n);
+    if (n > this.room()) {
+      this.makeRoom(n);
+      if (this.life !== 'open') {
+        this.drop(n); // the flush failed
+        return;
+      }
+    }
     const buffer = this.buffer ?? this.freshBuffer();
     buffer.set(bytes, this.bufferStart + this.buffered);
     this.buffered += n;
@@ -515,7 +566,8 @@ export class Writer implements Observer<string | Uint8Array> {
     const n = this.buffered;
     this.pending = undefined;
     this.buffered = 0;
-    if (n > this.room()) this.makeRoom(n);
+    // Room for n bytes: a buffer with nothing else waiting in it has at least MIN_ROOM.
+    if (n > this.room()) this.buffer = undefined;
     (this.buffer ?? this.freshBuffer()).write(text, this.bufferStart);
     this.buffered = n;
   }
@@ -566,6 +618,8 @@ export class Writer implements Observer<string | Uint8Array> {
     this.handed += n;
     // Made on the first write only: a connection that never writes does not pay for it.
     this.afterWrite ??= (error?: Error | null) => this.written(error);
+    this.ends ??= [];
+    this.ends.push(this.handed);
     this.transport.write(chunk, this.afterWrite);
     if (this.life !== 'open' && this.life !== 'closing') return; // the write failed at once
     if (this.transport.writableLength > 0 && this.bufferAgeLimit !== 'unlimited') {
@@ -581,12 +635,14 @@ export class Writer implements Observer<string | Uint8Array> {
   private written(error?: Error | null): void {
     // Once the peer is gone or the writer ended, a late callback changes nothing: Node even reports
     // success for a write still in flight when it destroyed the socket.
-    if (this.peerError !== undefined || this.life === 'closed' || this.life === 'failed') return;
+    if (this.peerError !== undefined || (this.life !== 'open' && this.life !== 'closing')) return;
     if (error) {
       this.transportFailed(error);
       return;
     }
-    const reached = Math.max(this.reached, this.handed - this.transport.writableLength);
+    // One callback per write, in order: exact, whatever the transport counts (Node counts a queued
+    // string in UTF-16 units, not bytes).
+    const reached = this.ends!.shift()!;
     this.reached = reached;
     // Chunks that reached the OS no longer count for the buffer-age check: drop them now, not at
     // the next check, or a socket that always holds a little (TLS) keeps every chunk until then.
@@ -606,7 +662,7 @@ export class Writer implements Observer<string | Uint8Array> {
     this.ageCheck = undefined;
     const waiting = this.waiting;
     if (waiting === undefined || (this.life !== 'open' && this.life !== 'closing')) return;
-    const reached = this.handed - this.transport.writableLength;
+    const { reached } = this;
     while (waiting.length > 0 && waiting[0].end <= reached) waiting.shift();
     if (waiting.length === 0) {
       this.waiting = undefined;
@@ -631,6 +687,14 @@ export class Writer implements Observer<string | Uint8Array> {
     this.bufferStart = 0;
     this.buffer = undefined;
   }
+}
+
+/** The failure of a writer whose connection this side closed with `bytes` written and unsent. */
+function closedUnder(bytes: number): ConnectionAbortedError {
+  return new ConnectionAbortedError(
+    undefined,
+    `the connection was closed with ${bytes} written bytes unsent`,
+  );
 }
 
 // Scheduler tasks get the writer as their state, so that a writer needs no closure of its own.

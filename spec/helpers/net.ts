@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as net from 'node:net';
 import type { Writer } from 'rx-tcp';
+import type { Observable } from 'rxjs';
 
 /** A raw `node:net` server on 127.0.0.1, port chosen by the OS, for testing the client side. */
 export async function rawServer(
@@ -127,4 +128,20 @@ export function listenerCounts(emitter: NodeJS.EventEmitter): Record<string, num
     counts[event] = emitter.listenerCount(event);
   }
   return counts;
+}
+
+/** How an Observable ended, once it has: `{ done: true }`, or `{ error }`; `undefined` before. */
+export function settled(source: Observable<unknown>): {
+  result: () => { done: true } | { error: unknown } | undefined;
+} {
+  let result: { done: true } | { error: unknown } | undefined;
+  source.subscribe({ error: (error) => (result = { error }), complete: () => (result = { done: true }) });
+  return { result: () => result };
+}
+
+/** A raw client on 127.0.0.1 that connects to `port` and swallows its own errors. */
+export function rawClient(port: number): net.Socket {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  socket.on('error', () => {});
+  return socket;
 }

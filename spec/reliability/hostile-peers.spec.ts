@@ -1,4 +1,4 @@
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import {
   BufferAgeLimitError,
   ConnectionAbortedError,
@@ -15,9 +15,9 @@ import {
   withConnection,
 } from 'rx-tcp';
 import { lines } from 'rx-tcp/operators';
-import { firstValueFrom, lastValueFrom, type Observable, tap } from 'rxjs';
+import { firstValueFrom, lastValueFrom, tap } from 'rxjs';
 import { type ClientAndPeer, clientAndPeer } from '../helpers/client-and-peer';
-import { backUp, once, rawServer, waitFor } from '../helpers/net';
+import { backUp, once, rawClient, rawServer, settled, waitFor } from '../helpers/net';
 import { loopback } from '../helpers/servers';
 
 // Issue 17: what a hostile or careless peer did to the first build. Each `it` names the item of
@@ -25,22 +25,6 @@ import { loopback } from '../helpers/servers';
 // server or a wrong error) before the writer's life became one state machine.
 
 type Inet = Server<InetAddress, number>;
-
-/** How an Observable ended, once it has: 'done', or the error. */
-function settled(source: Observable<unknown>): {
-  result: () => { done: true } | { error: unknown } | undefined;
-} {
-  let result: { done: true } | { error: unknown } | undefined;
-  source.subscribe({ error: (error) => (result = { error }), complete: () => (result = { done: true }) });
-  return { result: () => result };
-}
-
-/** A raw client that connects to `port` and swallows its own errors. */
-function rawClient(port: number): net.Socket {
-  const socket = net.connect({ host: '127.0.0.1', port });
-  socket.on('error', () => {});
-  return socket;
-}
 
 describe('hostile peers (issue 17)', () => {
   const cleanups: (() => unknown)[] = [];

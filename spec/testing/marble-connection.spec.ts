@@ -138,7 +138,7 @@ describe('marbleConnection', () => {
       connection.writer.close({ forceCloseAfter: 100 });
       const forced = expect.objectContaining({
         name: 'ConnectionAbortedError',
-        message: expect.stringMatching(/force-closed with 4 bytes unsent/),
+        message: expect.stringMatching(/force-closed with 8 bytes unsent/),
       });
       helpers.expectObservable(writes).toBe('a 99ms #', { a: 'too much' }, forced);
     });

@@ -59,7 +59,7 @@ export abstract class HandlerRun<A extends Address> extends Subscription impleme
   /** Subscriber of the handler: it failed, through a bug of its own or through the connection's. */
   error(error: unknown): void {
     if (this.closed) return;
-    this.unsubscribe();
+    this.stopHandler();
     if (isConnectionFailure(error, this.connection)) this.connectionFailure ??= error;
     else this.failed(error);
     this.close();
@@ -68,18 +68,31 @@ export abstract class HandlerRun<A extends Address> extends Subscription impleme
   /** Subscriber of the handler: it is done. */
   complete(): void {
     if (this.closed) return;
-    this.unsubscribe();
+    this.stopHandler();
     this.close();
   }
 
   /** Stops the handler and closes the connection, its writer flushed for at most `options.forceCloseAfter`. */
   stop(options: WriterCloseOptions = CLOSE_AFTER_USE): void {
-    this.unsubscribe();
+    this.stopHandler();
     this.close(options);
   }
 
+  /** Unsubscribes from the handler; a throw of its teardown is a handler error, never a leak. */
+  private stopHandler(): void {
+    try {
+      this.unsubscribe();
+    } catch (error) {
+      this.failed(error);
+    }
+  }
+
+  /** Closes the connection; closing already, a shorter `forceCloseAfter` still applies. */
   protected close(options: WriterCloseOptions = CLOSE_AFTER_USE): void {
-    if (this.closing) return;
+    if (this.closing) {
+      this.connection.release(options);
+      return;
+    }
     this.closing = true;
     // Hot: closing starts whether or not anybody subscribes; connectionClosed() tells the end.
     // On the handler's behalf: whatever it still writes is dropped, not thrown.

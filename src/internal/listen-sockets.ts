@@ -121,6 +121,8 @@ export function listenSockets<A extends Address>(
     // Before the socket stops listening: see SocketFile.release.
     socketFile?.release();
     if (server.listening) server.close();
+    // Still looking the host up, or binding: it would listen after all, for nobody.
+    else server.once('listening', () => server.close());
   };
 }
 

@@ -12,7 +12,8 @@ const PRUNE_ABOVE = 8;
  * dropped before then if waiters pile up.
  */
 export class Outcome extends Observable<void> {
-  private state: 'pending' | 'done' | 'failed' = 'pending';
+  /** `done`: emitted and completed; `empty`: completed without a value; `failed`: errored. */
+  private state: 'pending' | 'done' | 'empty' | 'failed' = 'pending';
   private error: unknown;
   private waiters: Subscriber<void> | Subscriber<void>[] | undefined;
 
@@ -47,6 +48,13 @@ export class Outcome extends Observable<void> {
   resolve(): void {
     if (this.state !== 'pending') return;
     this.state = 'done';
+    this.flush();
+  }
+
+  /** Completes without a value: what was waited for will not happen. */
+  complete(): void {
+    if (this.state !== 'pending') return;
+    this.state = 'empty';
     this.flush();
   }
 
@@ -91,7 +99,7 @@ export class Outcome extends Observable<void> {
     if (this.state === 'failed') {
       subscriber.error(this.error);
     } else {
-      subscriber.next();
+      if (this.state === 'done') subscriber.next();
       subscriber.complete();
     }
   }
