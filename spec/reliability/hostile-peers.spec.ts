@@ -16,7 +16,7 @@ import {
 } from 'rx-tcp';
 import { lines } from 'rx-tcp/operators';
 import { firstValueFrom, lastValueFrom, tap } from 'rxjs';
-import { type ClientAndPeer, clientAndPeer } from '../helpers/client-and-peer';
+import { cleanupsAfterEach } from '../helpers/cleanups';
 import { backUp, once, rawClient, rawServer, settled, waitFor } from '../helpers/net';
 import { loopback } from '../helpers/servers';
 
@@ -27,16 +27,7 @@ import { loopback } from '../helpers/servers';
 type Inet = Server<InetAddress, number>;
 
 describe('hostile peers (issue 17)', () => {
-  const cleanups: (() => unknown)[] = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
-
-  async function pair(options = {}): Promise<ClientAndPeer> {
-    const p = await clientAndPeer(options);
-    cleanups.push(() => p.close());
-    return p;
-  }
+  const { add, pair } = cleanupsAfterEach();
 
   /** A server whose first `hostile` connections get `handler`, and every later one an echo. */
   async function start(
@@ -56,7 +47,7 @@ describe('hostile peers (issue 17)', () => {
     const events: ServerEvent<InetAddress>[] = [];
     server.events.subscribe((e) => events.push(e));
     const closed = settled(server.closeFinished);
-    cleanups.push(async () => {
+    add(async () => {
       await lastValueFrom(server.close({ closeExistingConnections: true, forceCloseAfter: 0 })).catch(
         () => {},
       );
@@ -134,9 +125,9 @@ describe('hostile peers (issue 17)', () => {
 
     it('a client writing 10 MB', async () => {
       const server = await rawServer(halfCloseThenReset);
-      cleanups.push(() => server.close());
+      add(() => server.close());
       const connection = await firstValueFrom(connect(toHostAndPort('127.0.0.1', server.port)));
-      cleanups.push(() => connection.destroy());
+      add(() => connection.destroy());
       const chunk = Buffer.alloc(64 * 1024, 'y');
       for (let i = 0; i < 160; i++) connection.writer.write(chunk);
       const flushed = settled(connection.writer.flushed());
@@ -162,7 +153,7 @@ describe('hostile peers (issue 17)', () => {
         halfCloseThenReset(socket);
         return socket;
       });
-      cleanups.push(() => {
+      add(() => {
         for (const peer of peers) peer.destroy();
       });
       await waitFor(
@@ -203,7 +194,7 @@ describe('hostile peers (issue 17)', () => {
       { idleTimeout: 300 },
     );
     const quiet = rawClient(server.listeningOn);
-    cleanups.push(() => quiet.destroy());
+    add(() => quiet.destroy());
     quiet.write('partial');
     await waitFor(() => events.some((e) => e.type === 'connectionClosed'), 5000, 'the idle close');
     expect(events.filter((e) => e.type === 'handlerError')).toEqual([]);
@@ -235,7 +226,7 @@ describe('hostile peers (issue 17)', () => {
         bufferAgeLimit: 200,
       });
       const peer = rawClient(server.listeningOn);
-      cleanups.push(() => peer.destroy());
+      add(() => peer.destroy());
       peer.pause();
       const chunk = Buffer.alloc(64 * 1024, 's');
       // Writes until the server has closed the connection: its echo backed up past the age limit.
@@ -255,7 +246,7 @@ describe('hostile peers (issue 17)', () => {
   it('7. withConnection whose f returns no ObservableInput errors with the TypeError and closes', async () => {
     const seen: net.Socket[] = [];
     const server = await rawServer((socket) => seen.push(socket));
-    cleanups.push(() => server.close());
+    add(() => server.close());
     const error = await lastValueFrom(
       withConnection(toHostAndPort('127.0.0.1', server.port), () => undefined as never),
     ).catch((e) => e);
@@ -325,7 +316,7 @@ describe('hostile peers (issue 17)', () => {
         return reader;
       });
       const peer = rawClient(server.listeningOn);
-      cleanups.push(() => peer.destroy());
+      add(() => peer.destroy());
       peer.pause();
       await waitFor(() => server.numConnections === 1, 5000, 'the handler');
       expect(() => server.close({ forceCloseAfter: -1 })).toThrow(
