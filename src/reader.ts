@@ -256,7 +256,7 @@ export class Reader extends Observable<Buffer> {
   endTransfer(transfer: Transfer, failure: unknown): void {
     if (this.consumer !== transfer) return;
     this.release(transfer);
-    transfer.stop();
+    // The subscriber's teardown (Transfer.unsubscribe) lets go of the writer.
     if (failure === undefined) transfer.subscriber.complete();
     else transfer.subscriber.error(failure);
   }
@@ -504,15 +504,11 @@ class Transfer implements Consumer, WriterWatcher {
     this.reader.endTransfer(this, failure);
   }
 
-  /** Lets go of the writer: no flush wait, no watch. */
-  stop(): void {
+  /** The teardown: lets go of the writer (no flush wait, no watch) and of the reader. */
+  unsubscribe(): void {
     this.waiting?.unsubscribe();
     this.waiting = undefined;
     this.writer.unwatch(this);
-  }
-
-  unsubscribe(): void {
-    this.stop();
     this.reader.detach(this);
   }
 }

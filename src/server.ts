@@ -13,14 +13,13 @@ import {
 import { type Address, inetAddress } from './address';
 import { type ConnectionInternals, type ConnectionOptions, checkConnectionOptions } from './connection';
 import { HandlerRun } from './internal/handler-run';
-import { CLOSE_FORCE_AFTER } from './internal/limits';
+import { CLOSE_AFTER_USE, CLOSE_FORCE_AFTER } from './internal/limits';
 import { listenSockets } from './internal/listen-sockets';
 import { Outcome } from './internal/outcome';
 import { checkNumber, describe } from './internal/validate';
 import { acceptedConnection, checkWhereToListen, DEFAULT_BACKLOG } from './listen';
 import type { Reader } from './reader';
 import type { WhereToListen } from './where-to-listen';
-import { CLOSE_AFTER_USE } from './with-connection';
 import type { Writer, WriterCloseOptions } from './writer';
 
 /**
@@ -295,7 +294,7 @@ export class Server<A extends Address, L> {
     if (forceCloseAfter !== 'never') checkNumber('Server.close', 'forceCloseAfter', forceCloseAfter, 0);
     if (!this.closeStarted) {
       this.shutdown();
-      const closeOptions = forceCloseAfter === CLOSE_FORCE_AFTER ? CLOSE_AFTER_USE : { forceCloseAfter };
+      const closeOptions = { forceCloseAfter };
       if (closeExistingConnections) {
         this.closeConnections(closeOptions);
       } else if (drainTimeout !== undefined) {

@@ -2,12 +2,8 @@ import { from, Observable, type ObservableInput, type Subscription } from 'rxjs'
 import type { Address } from './address';
 import { type ConnectOptions, connect } from './connect';
 import type { Connection } from './connection';
-import { CLOSE_FORCE_AFTER } from './internal/limits';
+import { CLOSE_AFTER_USE } from './internal/limits';
 import type { WhereToConnect } from './where-to-connect';
-import type { WriterCloseOptions } from './writer';
-
-/** @internal The close options of `withConnection` and `Server.create`: one object, not one per close. */
-export const CLOSE_AFTER_USE: WriterCloseOptions = Object.freeze({ forceCloseAfter: CLOSE_FORCE_AFTER });
 
 /**
  * Connects, runs `f` on the connection, and closes it when `f` is done.

@@ -3,8 +3,8 @@ import type { Address } from '../address';
 import type { Connection, ConnectionMonitor } from '../connection';
 import { isConnectionFailure } from '../connection-failure';
 import type { Handler } from '../server';
-import { CLOSE_AFTER_USE } from '../with-connection';
 import type { WriterCloseOptions } from '../writer';
+import { CLOSE_AFTER_USE } from './limits';
 
 /**
  * A `Server.create` handler running on one connection, as the server runs it (and

@@ -1,4 +1,5 @@
 import { constants } from 'node:buffer';
+import type { WriterCloseOptions } from '../writer';
 
 /** Default longest line of `lines()`, in bytes without the line ending: 64 KiB. */
 export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
@@ -11,3 +12,6 @@ export const MAX_LIMIT = Math.min(constants.MAX_LENGTH, Number.MAX_SAFE_INTEGER)
 
 /** How long a close waits for the writer to flush before it forces the connection closed: 30 s, as in Async. */
 export const CLOSE_FORCE_AFTER = 30_000;
+
+/** The close options of `withConnection` and a server's closes: one object, not one per close. */
+export const CLOSE_AFTER_USE: WriterCloseOptions = Object.freeze({ forceCloseAfter: CLOSE_FORCE_AFTER });
