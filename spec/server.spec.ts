@@ -211,6 +211,20 @@ describe('Server.create', () => {
     second.socket.destroy();
   });
 
+  it.each([
+    [{}, 511],
+    [{ maxPendingConnections: 1 }, 511],
+    [{ backlog: 2048, maxPendingConnections: 1 }, 2048],
+  ])('listens with a backlog apart from maxPendingConnections: %j gives %d', async (options, backlog) => {
+    const listen = jest.spyOn(net.Server.prototype, 'listen');
+    try {
+      await start(() => NEVER, options);
+      expect(listen).toHaveBeenCalledWith(expect.objectContaining({ backlog }), expect.any(Function));
+    } finally {
+      listen.mockRestore();
+    }
+  });
+
   describe('onHandlerError', () => {
     const boom = new Error('handler failed');
 
@@ -529,6 +543,7 @@ describe('Server.create', () => {
     [() => Server.create(onPortChosenByOs, 'x' as never), TypeError, /handler must be a function, got "x"/],
     [() => Server.create(onPortChosenByOs, () => of(1), { maxConnections: 0 }), RangeError, /got 0/],
     [() => Server.create(onPortChosenByOs, () => of(1), { maxPendingConnections: -1 }), RangeError, /got -1/],
+    [() => Server.create(onPortChosenByOs, () => of(1), { backlog: 1.5 }), RangeError, /backlog.*got 1.5/],
     [
       () => Server.create(onPortChosenByOs, () => of(1), { idleTimeout: 0 }),
       RangeError,

@@ -1,8 +1,8 @@
 import * as crypto from 'node:crypto';
 import { BufferAgeLimitError, ConnectionAbortedError, ConsumerLeftError, WriterClosedError } from 'rx-tcp';
-import { asyncScheduler, from, lastValueFrom } from 'rxjs';
+import { asyncScheduler, firstValueFrom, from, lastValueFrom } from 'rxjs';
 import { type ClientAndPeer, clientAndPeer } from './helpers/client-and-peer';
-import { backUp, collect, once } from './helpers/net';
+import { backUp, collect, once, readBytes } from './helpers/net';
 
 type Peer = ClientAndPeer;
 const pair = clientAndPeer;
@@ -38,23 +38,45 @@ describe('Writer', () => {
     expect((await received).length).toBe(160_000);
   });
 
-  it('flushes what is written in answer to received bytes in one system call, before the event returns', async () => {
+  it('sends the answers to a batch of requests in one system call, even with an await between answers', async () => {
     p = await pair();
     const { connection, peer } = p;
     const write = jest.spyOn(connection.socket.nodeSocket, 'write');
-    const seenByNextTick: number[] = [];
-    const reading = connection.reader.subscribe((chunk) => {
-      connection.writer.write('answer to ');
-      connection.writer.write(chunk);
-      // A nextTick queued here runs before any microtask: the flush must not need one.
-      process.nextTick(() => seenByNextTick.push(write.mock.calls.length));
-    });
-    const answer = once(peer, 'data');
-    peer.write('ping');
-    expect(((await answer) as Buffer[])[0].toString()).toBe('answer to ping');
-    reading.unsubscribe();
-    expect(seenByNextTick).toEqual([1]);
-    expect(write).toHaveBeenCalledTimes(1);
+    let chunks = 0;
+    connection.socket.nodeSocket.prependListener('data', () => chunks++);
+    const requests = 100;
+    // A pull loop as a protocol server writes it: read a request, await, answer it.
+    const serving = (async () => {
+      for (let i = 0; i < requests; i++) {
+        const line = await firstValueFrom(connection.reader.readLine());
+        await Promise.resolve(); // some asynchronous work per request
+        connection.writer.writeLine(`answer to ${String(line)}`);
+      }
+    })();
+    const expected = Array.from({ length: requests }, (_, i) => `answer to ${i}\n`).join('');
+    const answers = readBytes(peer, expected.length);
+    peer.write(Array.from({ length: requests }, (_, i) => `${i}\n`).join(''));
+    await serving;
+    expect((await answers).toString()).toBe(expected);
+    // One system call per batch of input received, never one per answer.
+    expect(chunks).toBeGreaterThan(0);
+    expect(write.mock.calls.length).toBeLessThanOrEqual(chunks);
+  });
+
+  it('flushes in the same turn of the event loop, before it waits for I/O again', async () => {
+    p = await pair();
+    const { connection } = p;
+    const write = jest.spyOn(connection.socket.nodeSocket, 'write');
+    connection.writer.write('a');
+    await Promise.resolve();
+    connection.writer.write('b');
+    expect(write).not.toHaveBeenCalled();
+    // Immediates run in the order they were queued, all in one check phase.
+    const seenAfterwards = await new Promise<number>((resolve) =>
+      setImmediate(() => resolve(write.mock.calls.length)),
+    );
+    expect(seenAfterwards).toBe(1);
+    expect(String(write.mock.calls[0][0])).toBe('ab');
   });
 
   it('passes large writes through uncopied, and copies small ones so the caller may reuse them', async () => {

@@ -29,9 +29,10 @@ export interface ConnectionOptions {
 /** @internal What the library itself adds to a connection, beyond the user's options. */
 export interface ConnectionInternals {
   /**
-   * Runs the writer's end-of-tick flush. Default: `options.scheduler`; else, over a real socket, a
-   * plain microtask (real I/O runs in real time, even inside `TestScheduler.run`); else (an
-   * in-memory transport) `asapScheduler`, which `TestScheduler.run` makes virtual.
+   * Runs the writer's flush of small writes. Default: `options.scheduler`; else, over a real
+   * socket, the end of the event loop's cycle (real I/O runs in real time, even inside
+   * `TestScheduler.run`); else (an in-memory transport) `asapScheduler`, which `TestScheduler.run`
+   * makes virtual.
    */
   flushScheduler?: SchedulerLike;
   /** Sees every write as it is made (`rx-tcp/testing`). */
@@ -110,7 +111,7 @@ export class Connection<A extends Address = Address> {
     const flushScheduler =
       internals.flushScheduler ??
       options.scheduler ??
-      (isSocketTransport(transport) ? 'microtask' : asapScheduler);
+      (isSocketTransport(transport) ? 'end-of-cycle' : asapScheduler);
     const {
       readerBufferSize = DEFAULT_READER_BUFFER_SIZE,
       bufferAgeLimit = DEFAULT_BUFFER_AGE_LIMIT,

@@ -14,6 +14,7 @@ export { DEFAULT_BACKLOG, type ListenOptions, listen } from './listen';
 export { EOF, Reader, type ReadLineOptions, type ReadUntilOptions, type ShortRead } from './reader';
 export {
   DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_PENDING_CONNECTIONS,
   type Handler,
   type HandlerErrorPolicy,
   Server,

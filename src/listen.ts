@@ -16,7 +16,10 @@ import { WhereToListen } from './where-to-listen';
 
 /** Options of {@link listen}. */
 export interface ListenOptions<L> extends ConnectionOptions {
-  /** The listen backlog: connections the OS completes before they are accepted. Default `64`. */
+  /**
+   * The listen backlog: connections the kernel completes before they are accepted (Linux caps it at
+   * `net.core.somaxconn`). Default `511`, Node's.
+   */
   backlog?: number;
   /** Listen with TLS (Node's `tls.TlsOptions`: `key`, `cert`, …). Default: plain TCP. */
   tls?: tls.TlsOptions;
@@ -24,8 +27,11 @@ export interface ListenOptions<L> extends ConnectionOptions {
   onListening?: (listeningOn: L) => void;
 }
 
-/** The default listen backlog of `listen` and `Server.create`. */
-export const DEFAULT_BACKLOG = 64;
+/**
+ * The default listen backlog of `listen` and `Server.create`: Node's. A smaller one drops the SYNs of
+ * a burst of connects, which clients then resend only after a second.
+ */
+export const DEFAULT_BACKLOG = 511;
 
 /**
  * Listens and emits every accepted connection, with its reader and writer.
@@ -44,7 +50,7 @@ export const DEFAULT_BACKLOG = 64;
  *   .subscribe();
  * ```
  * @param where From `onPort`, `onPortChosenByOs`, `onFile` or `WhereToListen.create`.
- * @param options `backlog` (default 64), `tls`, `onListening`, `readerBufferSize` (default 128 KiB),
+ * @param options `backlog` (default 511), `tls`, `onListening`, `readerBufferSize` (default 128 KiB),
  *   `bufferAgeLimit` (default `120_000` ms), `scheduler` (default `asyncScheduler`).
  */
 export function listen<A extends Address, L>(

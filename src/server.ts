@@ -49,11 +49,16 @@ export interface ServerOptions<A extends Address> extends ConnectionOptions {
    */
   maxConnections?: number;
   /**
-   * The listen backlog, and the most accepted connections waiting for a slot: past it a new
-   * connection is closed at once (event `rejected`), so memory and descriptors stay bounded.
-   * Default `64`.
+   * The most accepted connections waiting for a slot: past it a new connection is closed at once
+   * (event `rejected`), so memory and descriptors stay bounded. Default `64`.
    */
   maxPendingConnections?: number;
+  /**
+   * The listen backlog: connections the kernel completes before they are accepted, kept apart from
+   * `maxPendingConnections` so that a burst of connects is not dropped while slots are free.
+   * Default `511`, Node's.
+   */
+  backlog?: number;
   /** Closes a connection that neither received nor wrote anything for this many ms. Default: off. */
   idleTimeout?: number;
   /** Serve TLS (Node's `tls.TlsOptions`: `key`, `cert`, …). Default: plain TCP. */
@@ -105,6 +110,8 @@ export type Handler<A extends Address> = (
 
 /** The default of `ServerOptions.maxConnections`. */
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
+/** The default of `ServerOptions.maxPendingConnections`. */
+export const DEFAULT_MAX_PENDING_CONNECTIONS = 64;
 
 /**
  * A TCP or Unix-socket server (Async's `Tcp.Server`): made by {@link Server.create}, it calls its
@@ -182,6 +189,7 @@ export class Server<A extends Address, L> {
    * @param where From `onPort`, `onPortChosenByOs`, `onFile` or `WhereToListen.create`.
    * @param handler Serves one connection.
    * @param options `maxConnections` (default 10 000), `maxPendingConnections` (default 64),
+   *   `backlog` (default 511),
    *   `onHandlerError` (default `'raise'`), `idleTimeout` (default off), `readerBufferSize`
    *   (default 128 KiB), `bufferAgeLimit` (default `120_000` ms), `tls`, `scheduler`.
    */
@@ -197,7 +205,8 @@ export class Server<A extends Address, L> {
     checkConnectionOptions('Server.create', options);
     const {
       maxConnections = DEFAULT_MAX_CONNECTIONS,
-      maxPendingConnections = DEFAULT_BACKLOG,
+      maxPendingConnections = DEFAULT_MAX_PENDING_CONNECTIONS,
+      backlog = DEFAULT_BACKLOG,
       idleTimeout,
       tls,
       onHandlerError = 'raise',
@@ -205,6 +214,7 @@ export class Server<A extends Address, L> {
     } = options;
     checkNumber('Server.create', 'maxConnections', maxConnections, 1, true);
     checkNumber('Server.create', 'maxPendingConnections', maxPendingConnections, 0, true);
+    checkNumber('Server.create', 'backlog', backlog, 0, true);
     if (idleTimeout !== undefined) checkNumber('Server.create', 'idleTimeout', idleTimeout, 1);
     if (
       onHandlerError !== 'raise' &&
@@ -221,7 +231,7 @@ export class Server<A extends Address, L> {
     return new Observable<Server<A, L>>((subscriber) => {
       const server = new Server<A, L>(maxConnections, maxPendingConnections, scheduler, tls === undefined);
       server.stopListening = listenSockets(where, {
-        backlog: maxPendingConnections,
+        backlog,
         tls,
         onAcceptError: (error) => server.emit('rejected', undefined, error),
         onListening: (netServer, address) => {

@@ -48,7 +48,7 @@ export class Socket<A extends Address = Address> {
 
   /**
    * Turns Nagle's algorithm off (`true`, the default on every rx-tcp socket, as in Async) or on.
-   * The Writer already gathers small writes into one system call per tick, so leaving no-delay on
+   * The Writer already gathers small writes into one system call per cycle of the event loop, so leaving no-delay on
    * costs nothing and saves a round trip of latency.
    * @param noDelay Default `true`.
    */

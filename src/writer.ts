@@ -8,7 +8,7 @@ import {
   type Subscription,
 } from 'rxjs';
 import { BufferAgeLimitError, ConnectionAbortedError, ConsumerLeftError, WriterClosedError } from './errors';
-import { flushAtEndOfTick } from './internal/end-of-tick';
+import { flushAtEndOfCycle } from './internal/end-of-cycle';
 import { CLOSE_FORCE_AFTER } from './internal/limits';
 import { Outcome } from './internal/outcome';
 import type { Transport } from './internal/transport';
@@ -92,11 +92,12 @@ interface Waiting {
  * The sending side of a connection: Async's buffered writer, as an RxJS `Observer`.
  *
  * `next` writes, `complete` closes (flush, then FIN) and `error` aborts the connection, so
- * `source$.subscribe(writer)` pipes a stream into the socket. Small writes made in one tick are
- * copied into one buffer and handed to the operating system together, at the end of the tick or
- * when the buffer fills: one system call for many messages, which is where most of the speed of a
- * chatty protocol comes from. Writes made while received bytes are delivered (in a reader's
- * subscriber) go out as soon as that delivery returns, still together. A `Uint8Array` smaller than
+ * `source$.subscribe(writer)` pipes a stream into the socket. Small writes are copied
+ * into one buffer and handed to the operating system together once the current cycle of work is
+ * done (as Async flushes at the end of a scheduler cycle), or when the buffer fills: every write
+ * made while handling one batch of input, `await` continuations and microtasks included, leaves in
+ * one system call, in the same turn of the event loop. That is where most of the speed of a chatty
+ * protocol comes from. A `Uint8Array` smaller than
  * 16 KiB is copied, so the caller may reuse it as soon as `write` returns; a larger one is passed
  * through without a copy and must not be changed until `flushed()` emits. No byte is reordered or
  * lost.
@@ -142,7 +143,7 @@ export class Writer implements Observer<string | Uint8Array> {
   private buffered = 0;
   /**
    * A short string written when nothing else waited, kept as it is (its bytes are the `buffered`
-   * ones): a lone message per tick, a request/response protocol's usual case, then goes to the
+   * ones): a lone message per cycle, a request/response protocol's usual case, then goes to the
    * socket as a string, with no copy into the buffer and no view of it made for the flush.
    */
   private pending: string | undefined;
@@ -174,8 +175,8 @@ export class Writer implements Observer<string | Uint8Array> {
     private readonly bufferAgeLimit: BufferAgeLimit,
     /** Runs the buffer-age and force-close timers. */
     private readonly scheduler: SchedulerLike = asyncScheduler,
-    /** Runs the end-of-tick flush. */
-    private readonly flushScheduler: SchedulerLike | 'microtask' = asapScheduler,
+    /** Runs the flush of small writes: a scheduler, or at the end of the event loop's cycle. */
+    private readonly flushScheduler: SchedulerLike | 'end-of-cycle' = asapScheduler,
     /** @internal Sees every write as it is made (`rx-tcp/testing`, idle timeouts). */
     private readonly tap?: (data: string | Uint8Array) => void,
   ) {}
@@ -550,17 +551,17 @@ export class Writer implements Observer<string | Uint8Array> {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    if (this.flushScheduler === 'microtask') flushAtEndOfTick(this);
+    if (this.flushScheduler === 'end-of-cycle') flushAtEndOfCycle(this);
     else this.flushScheduler.schedule(flushTask, 0, this);
   }
 
-  /** @internal The end-of-tick flush. */
+  /** @internal The scheduled flush. */
   scheduledFlush(): void {
     this.flushScheduled = false;
     this.flushNow();
   }
 
-  /** A second write in the tick: the pending string goes into the buffer, the second after it. */
+  /** A second write in the cycle: the pending string goes into the buffer, the second after it. */
   private copyPending(): void {
     const text = this.pending!;
     const n = this.buffered;

@@ -115,6 +115,22 @@ export function backUp(writer: Writer, peer: net.Socket): void {
 }
 
 /** Everything `socket` receives until its end. */
+/** The first `n` bytes `socket` receives (it must not be read by anything else meanwhile). */
+export function readBytes(socket: net.Socket, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length < n) return;
+      socket.off('data', onData).off('error', reject);
+      resolve(Buffer.concat(chunks).subarray(0, n));
+    };
+    socket.on('data', onData).once('error', reject);
+  });
+}
+
 export function collect(socket: net.Socket): Promise<Buffer> {
   const chunks: Buffer[] = [];
   socket.on('data', (c: Buffer) => chunks.push(c));

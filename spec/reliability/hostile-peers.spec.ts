@@ -15,7 +15,7 @@ import {
   withConnection,
 } from 'rx-tcp';
 import { lines } from 'rx-tcp/operators';
-import { firstValueFrom, lastValueFrom, tap } from 'rxjs';
+import { concatMap, firstValueFrom, lastValueFrom, tap } from 'rxjs';
 import { cleanupsAfterEach } from '../helpers/cleanups';
 import { backUp, once, rawClient, rawServer, settled, waitFor } from '../helpers/net';
 import { loopback } from '../helpers/servers';
@@ -262,7 +262,12 @@ describe('hostile peers (issue 17)', () => {
       (_address, reader, writer) =>
         reader.pipe(
           lines(),
-          tap({ next: (line) => writer.writeLine(`echo ${line}`), error: (e) => seen.push(e) }),
+          // Waiting for each answer to reach the OS: the write is then what first meets the reset.
+          concatMap((line) => {
+            writer.writeLine(`echo ${line}`);
+            return writer.flushed();
+          }),
+          tap({ error: (e) => seen.push(e) }),
         ),
       // What the handler sees is the question here, not whether it stops the server (item 6).
       { onHandlerError: 'ignore' },

@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { holdFlushes, releaseFlushes } from './end-of-tick';
 import type { Transport, TransportListener } from './transport';
 
 const EMPTY = new Uint8Array(0);
@@ -18,14 +17,7 @@ type WiredSocket = Socket & { [SOCKET_SLOT]?: unknown };
 // than four closures per connection: a connection's cost in memory and in set-up time is what
 // decides how many a server holds and how fast it accepts them.
 function onData(this: WiredSocket, chunk: Buffer): void {
-  const listener = this[SOCKET_SLOT] as TransportListener | undefined;
-  if (listener === undefined) return;
-  holdFlushes();
-  try {
-    listener.onData(chunk);
-  } finally {
-    releaseFlushes();
-  }
+  (this[SOCKET_SLOT] as TransportListener | undefined)?.onData(chunk);
 }
 
 function onEnd(this: WiredSocket): void {
