@@ -8,20 +8,26 @@ let due: EndOfCycleFlush[] = [];
 /** The array of the previous round, emptied, to be the next `due`: no array per round. */
 let spare: EndOfCycleFlush[] = [];
 
+const RESOLVED = Promise.resolve();
+
 /**
  * Runs `writer`'s flush once the current cycle of work is done, in one callback shared by every
  * writer due then: Async's flush at the end of a scheduler cycle, Netty's at `channelReadComplete`.
  *
- * The cycle ends in Node's check phase (`setImmediate`): after the I/O callbacks of this turn of
- * the event loop and every microtask they queued, `await` continuations included, and before the
- * loop waits for I/O again. So a request/response loop that answers each request after an `await`
- * still sends all the answers to one batch of requests in one system call, in the same turn.
- * A microtask would run too early (before the continuations queued behind it) and a timer too
- * late (timers wait for the next turn).
+ * The cycle is done when the microtask queue is empty: every `await` continuation and promise
+ * reaction that the work queued, however long the chain, has run. A microtask alone would run too
+ * early, before the continuations queued behind it; but a `nextTick` queued from a microtask runs
+ * only once Node has drained the whole microtask queue, and still before Node returns to the event
+ * loop. So a request/response loop that answers each request after an `await` sends all the
+ * answers to one batch of requests in one system call, with no wait for a later phase of the loop.
  */
 export function flushAtEndOfCycle(writer: EndOfCycleFlush): void {
   due.push(writer);
-  if (due.length === 1) setImmediate(flushDue);
+  if (due.length === 1) RESOLVED.then(flushAfterMicrotasks);
+}
+
+function flushAfterMicrotasks(): void {
+  process.nextTick(flushDue);
 }
 
 function flushDue(): void {
