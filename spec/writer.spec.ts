@@ -1,4 +1,5 @@
 import * as crypto from 'node:crypto';
+import * as fc from 'fast-check';
 import { BufferAgeLimitError, ConnectionAbortedError, ConsumerLeftError, WriterClosedError } from 'rx-tcp';
 import { asyncScheduler, firstValueFrom, from, lastValueFrom } from 'rxjs';
 import { type ClientAndPeer, clientAndPeer } from './helpers/client-and-peer';
@@ -77,6 +78,50 @@ describe('Writer', () => {
     );
     expect(seenAfterwards).toBe(1);
     expect(String(write.mock.calls[0][0])).toBe('ab');
+  });
+
+  it('loses and reorders no byte whatever the sizes of the writes and the cycles they fall in', async () => {
+    const write = fc.oneof(
+      fc.record({ kind: fc.constant('text' as const), size: fc.integer({ min: 0, max: 20_000 }) }),
+      fc.record({ kind: fc.constant('bytes' as const), size: fc.integer({ min: 0, max: 70_000 }) }),
+      fc.record({ kind: fc.constant('cycle' as const), size: fc.constant(0) }),
+      fc.record({ kind: fc.constant('flushed' as const), size: fc.constant(0) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(write, { maxLength: 40 }),
+        fc.integer({ min: 0, max: 255 }),
+        async (ops, seed) => {
+          const q = await pair();
+          try {
+            const received = collect(q.peer);
+            const expected: Buffer[] = [];
+            let next = seed;
+            for (const { kind, size } of ops) {
+              if (kind === 'cycle') await new Promise((resolve) => setImmediate(resolve));
+              else if (kind === 'flushed') await lastValueFrom(q.connection.writer.flushed());
+              else {
+                const bytes = Buffer.alloc(size);
+                for (let i = 0; i < size; i++)
+                  bytes[i] = kind === 'text' ? 0x61 + ((next + i) % 26) : (next + i) & 0xff;
+                next += size;
+                expected.push(Buffer.from(bytes));
+                if (kind === 'text') q.connection.writer.write(bytes.toString('latin1'));
+                else {
+                  q.connection.writer.write(bytes);
+                  bytes.fill(0); // reused at once by the caller
+                }
+              }
+            }
+            await lastValueFrom(q.connection.writer.close());
+            expect((await received).equals(Buffer.concat(expected))).toBe(true);
+          } finally {
+            await q.close();
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 
   it('passes large writes through uncopied, and copies small ones so the caller may reuse them', async () => {

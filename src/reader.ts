@@ -366,6 +366,17 @@ export class Reader extends Observable<Buffer> {
     return new PullObservable(this, decoder, map, atEnd);
   }
 
+  /**
+   * @internal The next frame `decoder` cuts from the bytes buffered, when nobody else reads and the
+   * reader is not closed; `undefined` otherwise. Throws what the decoder throws.
+   */
+  takeBuffered<F>(decoder: FrameDecoder<F>): F | undefined {
+    if (this.consumer !== null || this.state === 'closed' || this.queue.length === 0) return undefined;
+    const frame = decoder.decode(this.queue);
+    if (frame !== undefined) this.regulate();
+    return frame;
+  }
+
   /** @internal Starts `consumer` for its subscriber; returns the teardown (the consumer itself). */
   attach(consumer: Consumer & { unsubscribe(): void }): TeardownLogic {
     if (!this.claim(consumer.subscriber)) return undefined;
@@ -525,8 +536,21 @@ class PullObservable<F, T> extends Observable<T | EOF> {
   }
 
   protected _subscribe(subscriber: Subscriber<T | EOF>): TeardownLogic {
-    const { reader } = this;
-    return reader.attach(new Pull(reader, this.decoder, subscriber, true, this.map, this.atEnd));
+    const { reader, decoder, map } = this;
+    // The frame is buffered already (a pipelined request, say): no consumer to set up and release.
+    let frame: F | undefined;
+    try {
+      frame = reader.takeBuffered(decoder);
+    } catch (error) {
+      subscriber.error(error);
+      return undefined;
+    }
+    if (frame !== undefined) {
+      subscriber.next(map === undefined ? (frame as unknown as T) : map(frame));
+      subscriber.complete();
+      return undefined;
+    }
+    return reader.attach(new Pull(reader, decoder, subscriber, true, map, this.atEnd));
   }
 }
 

@@ -66,7 +66,13 @@ const NEXT: Readonly<Record<WriterState, readonly WriterState[]>> = {
 
 /** Writes at least this long skip the coalescing buffer and go to the transport uncopied. */
 const LARGE_WRITE = 16 * 1024;
-/** Size of the coalescing buffer. */
+/**
+ * Sizes of the coalescing buffer: a cycle's first one is small (a slice of Node's shared pool, as
+ * Node's own small writes are), and a cycle that writes more copies into the next size up. The
+ * buffer is let go at the end of each cycle, so an idle connection holds none.
+ */
+const SMALL_BUFFER = 1024;
+const MEDIUM_BUFFER = 8 * 1024;
 const BUFFER_SIZE = 64 * 1024;
 /**
  * A flush hands the bytes it takes from the buffer to the transport as they are (no copy) and the
@@ -142,11 +148,11 @@ export class Writer implements Observer<string | Uint8Array> {
   private bufferStart = 0;
   private buffered = 0;
   /**
-   * A short string written when nothing else waited, kept as it is (its bytes are the `buffered`
+   * A short message written when nothing else waited, kept as it is (its bytes are the `buffered`
    * ones): a lone message per cycle, a request/response protocol's usual case, then goes to the
-   * socket as a string, with no copy into the buffer and no view of it made for the flush.
+   * socket as it is, with no buffer taken. A string as written; bytes as a copy of their own.
    */
-  private pending: string | undefined;
+  private pending: string | Buffer | undefined;
   /** Bytes handed to the transport so far. */
   private handed = 0;
   /**
@@ -514,7 +520,7 @@ export class Writer implements Observer<string | Uint8Array> {
         return;
       }
     }
-    const buffer = this.buffer ?? this.freshBuffer();
+    const buffer = this.buffer ?? this.freshBuffer(bound);
     const n = buffer.write(text, this.bufferStart + this.buffered);
     this.buffered += n;
     this.bytesWritten += n;
@@ -523,6 +529,14 @@ export class Writer implements Observer<string | Uint8Array> {
 
   private writeBytes(bytes: Uint8Array): void {
     const n = bytes.byteLength;
+    if (n === 0) return;
+    if (this.buffered === 0 && n < LARGE_WRITE) {
+      this.pending = Buffer.from(bytes); // a copy: the caller may reuse `bytes` once we return
+      this.buffered = n;
+      this.bytesWritten += n;
+      this.scheduleFlush();
+      return;
+    }
     if (n >= LARGE_WRITE) {
       this.flushNow();
       if (this.life !== 'open') {
@@ -541,7 +555,7 @@ export class Writer implements Observer<string | Uint8Array> {
         return;
       }
     }
-    const buffer = this.buffer ?? this.freshBuffer();
+    const buffer = this.buffer ?? this.freshBuffer(n);
     buffer.set(bytes, this.bufferStart + this.buffered);
     this.buffered += n;
     this.bytesWritten += n;
@@ -555,39 +569,54 @@ export class Writer implements Observer<string | Uint8Array> {
     else this.flushScheduler.schedule(flushTask, 0, this);
   }
 
-  /** @internal The scheduled flush. */
+  /** @internal The scheduled flush, at the end of the cycle: the buffer is let go with it. */
   scheduledFlush(): void {
     this.flushScheduled = false;
     this.flushNow();
+    this.buffer = undefined;
   }
 
-  /** A second write in the cycle: the pending string goes into the buffer, the second after it. */
+  /** A second write in the cycle: the pending message goes into the buffer, the second after it. */
   private copyPending(): void {
-    const text = this.pending!;
+    const message = this.pending!;
     const n = this.buffered;
     this.pending = undefined;
     this.buffered = 0;
-    // Room for n bytes: a buffer with nothing else waiting in it has at least MIN_ROOM.
     if (n > this.room()) this.buffer = undefined;
-    (this.buffer ?? this.freshBuffer()).write(text, this.bufferStart);
+    const buffer = this.buffer ?? this.freshBuffer(n);
+    if (typeof message === 'string') buffer.write(message, this.bufferStart);
+    else buffer.set(message, this.bufferStart);
     this.buffered = n;
   }
 
-  /** Bytes that still fit in the buffer (a whole one when there is none yet). */
+  /** Bytes that still fit in the buffer (none when there is none yet). */
   private room(): number {
     const { buffer } = this;
-    return buffer === undefined ? BUFFER_SIZE : buffer.length - this.bufferStart - this.buffered;
+    return buffer === undefined ? 0 : buffer.length - this.bufferStart - this.buffered;
   }
 
-  /** Flushes, and takes a fresh buffer if `n` bytes (at most `BUFFER_SIZE`) still do not fit. */
+  /**
+   * Makes room for `n` more bytes (at most `BUFFER_SIZE`): a buffer smaller than the largest is
+   * swapped for a larger one, its bytes copied over; the largest is flushed, then replaced if
+   * `n` bytes still do not fit.
+   */
   private makeRoom(n: number): void {
+    const { buffer } = this;
+    if (buffer !== undefined && buffer.length < BUFFER_SIZE) {
+      const waiting = buffer.subarray(this.bufferStart, this.bufferStart + this.buffered);
+      this.freshBuffer(this.buffered + n).set(waiting, 0);
+      return;
+    }
     this.flushNow();
     if (n > this.room()) this.buffer = undefined;
   }
 
-  private freshBuffer(): Buffer {
+  /** A new buffer, of the smallest size that holds `atLeast` bytes (at most `BUFFER_SIZE`). */
+  private freshBuffer(atLeast: number): Buffer {
+    const size =
+      atLeast <= SMALL_BUFFER ? SMALL_BUFFER : atLeast <= MEDIUM_BUFFER ? MEDIUM_BUFFER : BUFFER_SIZE;
     this.bufferStart = 0;
-    this.buffer = Buffer.allocUnsafe(BUFFER_SIZE);
+    this.buffer = Buffer.allocUnsafe(size);
     return this.buffer;
   }
 
