@@ -27,7 +27,15 @@ const FIGURES = [
  * Figures run only when named: TLS against Node's `tls`, `node:cluster` workers, and the connect
  * rate counted under valgrind: in total, and function by function.
  */
-const EXTRA_FIGURES = ['tls', 'cluster', 'connect-instructions', 'connect-profile'] as const;
+const EXTRA_FIGURES = [
+  'tls',
+  'cluster',
+  'connect-instructions',
+  'connect-profile',
+  'resp',
+  'resp-memory',
+  'connect-storm',
+] as const;
 
 /** `bench/lines.ts` prints its figures rather than returning them: read them from its output. */
 function parseLines(output: string): FigureResult[] {

@@ -120,7 +120,62 @@ describe('ByteQueue', () => {
     });
   });
 
+  describe('peek and text', () => {
+    it('return a view of the chunk when the bytes lie inside it, without removing them', () => {
+      const chunk = Buffer.alloc(6, 'abcdef');
+      const queue = new ByteQueue();
+      queue.push(chunk);
+      queue.skip(1);
+      const out = queue.peek(1, 3);
+      expect(out.toString()).toBe('cde');
+      expect(out.buffer).toBe(chunk.buffer);
+      expect(out.byteOffset).toBe(chunk.byteOffset + 2);
+      expect(queue.text(1, 4, 'latin1')).toBe('cde');
+      expect(queue.length).toBe(5);
+      expect(chunksOf(queue)).toEqual(['bcdef']);
+    });
+
+    it('copy bytes spanning chunks once, and decode a character cut between them', () => {
+      const euro = Buffer.from('€');
+      const queue = new ByteQueue();
+      for (const chunk of [
+        b('x'),
+        euro.subarray(0, 1),
+        euro.subarray(1, 2),
+        Buffer.concat([euro.subarray(2), b('y')]),
+      ]) {
+        queue.push(chunk);
+      }
+      expect(queue.peek(0, 5)).toEqual(Buffer.concat([b('x'), euro, b('y')]));
+      expect(queue.text(1, 4, 'utf8')).toBe('€');
+      expect(queue.text(2, 2, 'utf8')).toBe('');
+      expect(queue.peek(3, 0).length).toBe(0);
+      expect(queue.length).toBe(5);
+    });
+
+    it('skip past bytes that were peeked across many chunks lands on the right byte', () => {
+      const queue = new ByteQueue();
+      for (let i = 0; i < 100; i++) queue.push(Buffer.of(i));
+      expect([...queue.peek(10, 50)]).toEqual(Array.from({ length: 50 }, (_, i) => i + 10));
+      queue.skip(60);
+      expect(queue.length).toBe(40);
+      expect(queue.byteAt(0)).toBe(60);
+      expect(chunksOf(queue).length).toBe(40);
+      queue.skip(40);
+      expect(queue.length).toBe(0);
+      queue.push(b('z'));
+      expect(queue.byteAt(0)).toBe(0x7a);
+    });
+  });
+
   describe('indexOf', () => {
+    it('finds a byte given as a number, and a needle given as a plain Uint8Array', () => {
+      const queue = queueOf('ab', 'cd');
+      expect(queue.indexOf(0x63)).toBe(2);
+      expect(queue.indexOf(0x63, 3)).toBe(-1);
+      expect(queue.indexOf(Uint8Array.of(0x62, 0x63))).toBe(1);
+    });
+
     it('finds a needle inside one chunk', () => {
       expect(queueOf('xx', 'abcd').indexOf(b('bc'))).toBe(3);
     });
@@ -242,6 +297,7 @@ describe('ByteQueue', () => {
     type Op =
       | { op: 'push'; bytes: Buffer }
       | { op: 'take' | 'takeUtf8' | 'skip' | 'byteAt' | 'indexOf'; n: number; needle: Buffer }
+      | { op: 'peek' | 'text' | 'indexOfByte'; n: number; m: number }
       | { op: 'shift' | 'clear' };
 
     const op: fc.Arbitrary<Op> = fc.oneof(
@@ -258,6 +314,14 @@ describe('ByteQueue', () => {
           ),
           n: fc.nat({ max: 20 }),
           needle: smallBytes(3),
+        }),
+      },
+      {
+        weight: 2,
+        arbitrary: fc.record({
+          op: fc.constantFrom('peek' as const, 'text' as const, 'indexOfByte' as const),
+          n: fc.nat({ max: 20 }),
+          m: fc.nat({ max: 20 }),
         }),
       },
       { weight: 1, arbitrary: fc.constantFrom<Op>({ op: 'shift' }, { op: 'clear' }) },
@@ -300,6 +364,22 @@ describe('ByteQueue', () => {
                 const expected = step.n > model.length ? -1 : model.indexOf(step.needle, step.n);
                 expect(queue.indexOf(step.needle, step.n)).toBe(
                   step.needle.length === 0 ? Math.min(expected, step.n) : expected,
+                );
+                break;
+              }
+              case 'peek':
+              case 'text': {
+                const start = Math.min(step.n, model.length);
+                const end = Math.min(start + step.m, model.length);
+                if (step.op === 'peek')
+                  expect(queue.peek(start, end - start)).toEqual(model.subarray(start, end));
+                else expect(queue.text(start, end, 'latin1')).toBe(model.toString('latin1', start, end));
+                break;
+              }
+              case 'indexOfByte': {
+                const byte = [0x61, 0x62, 0x0a][step.m % 3];
+                expect(queue.indexOf(byte, step.n)).toBe(
+                  step.n > model.length ? -1 : model.indexOf(byte, step.n),
                 );
                 break;
               }

@@ -9,7 +9,6 @@ import {
   type FrameDecoder,
   Utf8LineDecoder,
 } from '../../src/internal/frame-decoder';
-import { LengthPrefixDecoder } from '../../src/internal/length-prefix-decoder';
 import { LineDecoder } from '../../src/internal/line-decoder';
 import { latin1 as b, oneByOne as bytesOneByOne, sizes as chunkSizes, cut } from '../helpers/framing';
 
@@ -138,38 +137,6 @@ describe('FixedSizeDecoder', () => {
     expect(latin1(frames)).toEqual(['abc']);
     expect(error).toBeInstanceOf(TruncatedFrameError);
     expect(error).toMatchObject({ partial: b('de'), expected: 3 });
-  });
-});
-
-describe('LengthPrefixDecoder', () => {
-  const decoder = (headerBytes: 1 | 2 | 4, endian: 'big' | 'little' = 'big', maxFrameLength = 1000) =>
-    new LengthPrefixDecoder({ headerBytes, endian, maxFrameLength });
-
-  it('reads the length in either byte order', () => {
-    expect(drive(decoder(2, 'big'), [Buffer.of(0, 1, 0x61, 0, 0)]).frames).toEqual([b('a'), b('')]);
-    expect(drive(decoder(2, 'little'), [Buffer.of(1, 0, 0x61)]).frames).toEqual([b('a')]);
-    expect(drive(decoder(4, 'little'), [Buffer.of(2, 0, 0, 0, 0x61, 0x62)]).frames).toEqual([b('ab')]);
-  });
-
-  it('refuses a 4 GiB prefix from the header alone', () => {
-    const seen: number[] = [];
-    const { error } = drive(decoder(4, 'big', 16 << 20), [Buffer.of(0xff, 0xff, 0xff, 0xff)], (queue) =>
-      seen.push(queue.length),
-    );
-    expect(seen).toEqual([]);
-    expect(error).toBeInstanceOf(FrameTooLongError);
-    expect(error).toMatchObject({ limit: 16 << 20, bytesSeen: 0xffffffff });
-  });
-
-  it('reports a truncated payload with its header, and a truncated header alone', () => {
-    expect(drive(decoder(2), [Buffer.of(0, 3, 0x61)]).error).toMatchObject({
-      partial: Buffer.of(0, 3, 0x61),
-      expected: 5,
-    });
-    const headerOnly = drive(decoder(4), [Buffer.of(0, 0)]).error as TruncatedFrameError;
-    expect(headerOnly).toBeInstanceOf(TruncatedFrameError);
-    expect(headerOnly.partial).toEqual(Buffer.of(0, 0));
-    expect(headerOnly.expected).toBeUndefined();
   });
 });
 
@@ -314,21 +281,6 @@ describe('every decoder, fed garbage', () => {
         }),
       18,
     ],
-    [
-      'length prefix 1',
-      () => new LengthPrefixDecoder({ headerBytes: 1, endian: 'big', maxFrameLength: 16 }),
-      16,
-    ],
-    [
-      'length prefix 2',
-      () => new LengthPrefixDecoder({ headerBytes: 2, endian: 'little', maxFrameLength: 16 }),
-      16,
-    ],
-    [
-      'length prefix 4',
-      () => new LengthPrefixDecoder({ headerBytes: 4, endian: 'big', maxFrameLength: 16 }),
-      16,
-    ],
     ['fixed size', () => new FixedSizeDecoder(16), 15],
   ];
 
@@ -351,22 +303,4 @@ describe('every decoder, fed garbage', () => {
       );
     },
   );
-
-  it('the length-prefix decoder refuses a too-long frame as soon as its header is in', () => {
-    fc.assert(
-      fc.property(
-        fc.integer({ min: 17, max: 0xffffffff }),
-        fc.constantFrom<'big' | 'little'>('big', 'little'),
-        (length, endian) => {
-          const header = Buffer.alloc(4);
-          if (endian === 'big') header.writeUInt32BE(length);
-          else header.writeUInt32LE(length);
-          const error = drive(new LengthPrefixDecoder({ headerBytes: 4, endian, maxFrameLength: 16 }), [
-            header,
-          ]).error;
-          expect(error).toMatchObject({ limit: 16, bytesSeen: length });
-        },
-      ),
-    );
-  });
 });

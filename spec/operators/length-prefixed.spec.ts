@@ -158,6 +158,43 @@ describe('lengthPrefixed', () => {
       );
     });
 
+    it('on random bytes, emits only frames within the limit and fails only with its two errors', () => {
+      fc.assert(
+        fc.property(
+          format,
+          fc.array(
+            fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes)),
+            { maxLength: 8 },
+          ),
+          (options, chunks) => {
+            const { frames, error } = run(lengthPrefixed({ ...options, maxFrameLength: 16 }), chunks);
+            for (const frame of frames) expect(frame.length).toBeLessThanOrEqual(16);
+            if (error !== undefined) {
+              expect(error instanceof FrameTooLongError || error instanceof TruncatedFrameError).toBe(true);
+            }
+          },
+        ),
+        { numRuns: 500 },
+      );
+    });
+
+    it('refuses any length over the limit as soon as the header is in', () => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 17, max: 0xffffffff }),
+          fc.constantFrom<'big' | 'little'>('big', 'little'),
+          (length, endian) => {
+            const header = Buffer.alloc(4);
+            if (endian === 'big') header.writeUInt32BE(length);
+            else header.writeUInt32LE(length);
+            const { error } = run(lengthPrefixed({ headerBytes: 4, endian, maxFrameLength: 16 }), [header]);
+            expect(error).toBeInstanceOf(FrameTooLongError);
+            expect(error).toMatchObject({ limit: 16, bytesSeen: length });
+          },
+        ),
+      );
+    });
+
     it('decodes frames longer than one byte can count, across many chunks', () => {
       fc.assert(
         fc.property(

@@ -14,9 +14,11 @@ export class ByteQueue {
   length = 0;
   /** Bytes ever removed, so that positions remembered across removals stay comparable. */
   private removed = 0;
-  /** Where the last search stopped: a chunk index and the absolute position of its byte 0. */
+  /** The chunk `locate` last found: its index and the absolute position of its byte 0. */
   private memoChunk = -1;
   private memoAbsolute = 0;
+  /** Set by `locate`: the queue position of byte 0 of the chunk it found (negative for a head chunk partly taken). */
+  private located = 0;
 
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
@@ -82,72 +84,91 @@ export class ByteQueue {
 
   /** Discards the first `n` bytes (`n <= length`). */
   skip(n: number): void {
-    this.removed += n;
-    while (n > 0) {
-      const chunk = this.chunks[this.head];
-      const available = chunk.length - this.headOffset;
-      if (n < available) {
-        this.headOffset += n;
-        this.length -= n;
-        return;
-      }
-      n -= available;
-      this.length -= available;
-      this.dropHead();
+    if (n === 0) return;
+    const available = this.chunks[this.head].length - this.headOffset;
+    if (n < available) {
+      this.headOffset += n;
+    } else if (n === this.length) {
+      this.dropAll();
+    } else {
+      // A jump to the chunk holding the new head rather than a walk: after a read that ended
+      // there, `locate` finds it at once, so a commit costs the same however many chunks it spans.
+      const i = this.locate(n);
+      this.headOffset = n - this.located;
+      this.head = i;
+      this.compact();
     }
+    this.length -= n;
+    this.removed += n;
   }
 
   /** The byte at `index` (`index < length`), without removing it. */
   byteAt(index: number): number {
-    let i = this.head;
-    index += this.headOffset;
-    while (index >= this.chunks[i].length) {
-      index -= this.chunks[i].length;
-      i++;
-    }
-    return this.chunks[i][index];
+    const first = this.chunks[this.head];
+    const at = index + this.headOffset;
+    if (at < first.length) return first[at];
+    const i = this.locate(index);
+    return this.chunks[i][index - this.located];
   }
 
   /**
-   * The position of the first occurrence of `needle` at or after `from`, or -1. Occurrences that
-   * straddle chunk boundaries are found too. A caller that searches again once more bytes have
-   * arrived passes `from = max(0, length - needle.length + 1)` of its failed search, and the search
-   * resumes at the chunk where that one stopped: a frame spread over many chunks costs linear time.
+   * The `n` bytes from position `start` (`start + n <= length`), without removing them: a view of
+   * the chunk when they lie inside one, else a copy.
    */
-  indexOf(needle: Buffer, from = 0): number {
-    if (needle.length === 0) return from <= this.length ? from : -1;
-    let i = this.head;
-    let start = -this.headOffset; // queue position of byte 0 of chunks[i]
-    if (this.memoChunk > this.head && this.memoChunk < this.chunks.length) {
-      const memoStart = this.memoAbsolute - this.removed;
-      if (memoStart <= from) {
-        i = this.memoChunk;
-        start = memoStart;
-      }
-    }
-    let memoized = false;
+  peek(start: number, n: number): Buffer {
+    if (n === 0) return EMPTY;
+    const head = this.chunks[this.head];
+    const at = start + this.headOffset;
+    if (at + n <= head.length) return head.subarray(at, at + n);
+    const i = this.locate(start);
+    const chunk = this.chunks[i];
+    const from = start - this.located;
+    if (from + n <= chunk.length) return chunk.subarray(from, from + n);
+    return this.copyOut(i, this.located, from, n);
+  }
+
+  /**
+   * The bytes from position `start` to `end` (`end <= length`) decoded as `encoding`, without
+   * removing them, and with no Buffer made when they lie inside one chunk.
+   */
+  text(start: number, end: number, encoding: BufferEncoding): string {
+    if (end <= start) return '';
+    const i = this.locate(start);
+    const chunk = this.chunks[i];
+    const from = start - this.located;
+    const n = end - start;
+    if (from + n <= chunk.length) return chunk.toString(encoding, from, from + n);
+    return this.copyOut(i, this.located, from, n).toString(encoding);
+  }
+
+  /**
+   * The position of the first occurrence of `needle` (bytes, or one byte as a number) at or after
+   * `from`, or -1. Occurrences that straddle chunk boundaries are found too. A caller that searches
+   * again once more bytes have arrived passes `from = max(0, length - needle.length + 1)` of its
+   * failed search, and the search resumes at the chunk where that one stopped: a frame spread over
+   * many chunks costs linear time.
+   */
+  indexOf(needle: Uint8Array | number, from = 0): number {
+    const needleLength = typeof needle === 'number' ? 1 : needle.length;
+    if (needleLength === 0) return from <= this.length ? from : -1;
+    if (from >= this.length) return -1;
+    // A one-byte needle is searched as a number: memchr, without the Buffer needle's set-up.
+    const byte = typeof needle === 'number' ? needle : needleLength === 1 ? needle[0] : -1;
+    // Resume at the chunk holding `from`, not the last one searched: with a needle longer than the
+    // chunks, the next `from` lies before the last chunk, and a memo past it would be unusable,
+    // sending every search back to the head (quadratic in the number of chunks).
+    let i = this.locate(from);
+    let start = this.located;
     for (; i < this.chunks.length; i++) {
       const chunk = this.chunks[i];
-      const end = start + chunk.length;
-      if (from < end) {
-        // Remember the chunk holding `from`, not the last one searched: with a needle longer than
-        // the chunks, the next `from` lies before the last chunk, and a memo past it would be
-        // unusable, sending every search back to the head (quadratic in the number of chunks).
-        if (!memoized) {
-          memoized = true;
-          this.memoChunk = i;
-          this.memoAbsolute = start + this.removed;
-        }
-        const first = Math.max(from - start, i === this.head ? this.headOffset : 0);
-        // A one-byte needle is searched as a number: memchr, without the Buffer needle's set-up.
-        const local = needle.length === 1 ? chunk.indexOf(needle[0], first) : chunk.indexOf(needle, first);
-        if (local !== -1) return start + local;
-        if (needle.length > 1 && i + 1 < this.chunks.length) {
-          const straddle = this.straddling(needle, i, first);
-          if (straddle !== -1) return start + straddle;
-        }
+      const first = Math.max(from - start, i === this.head ? this.headOffset : 0);
+      const local = byte !== -1 ? chunk.indexOf(byte, first) : chunk.indexOf(needle as Uint8Array, first);
+      if (local !== -1) return start + local;
+      if (byte === -1 && i + 1 < this.chunks.length) {
+        const straddle = this.straddling(needle as Uint8Array, i, first);
+        if (straddle !== -1) return start + straddle;
       }
-      start = end;
+      start += chunk.length;
     }
     return -1;
   }
@@ -171,35 +192,96 @@ export class ByteQueue {
 
   /**
    * A match that starts in chunks[i] at or after byte `first` of it and ends in a later chunk, as an
-   * offset from byte 0 of chunks[i]. Only needle.length - 1 bytes on each side of the boundary can
-   * hold one, so only those are copied.
+   * offset from byte 0 of chunks[i]. Only its last needle.length - 1 bytes can start one; each is
+   * compared in place.
    */
-  private straddling(needle: Buffer, i: number, first: number): number {
+  private straddling(needle: Uint8Array, i: number, first: number): number {
     const chunk = this.chunks[i];
-    const tailFrom = Math.max(chunk.length - (needle.length - 1), first);
-    const tailLength = chunk.length - tailFrom;
-    if (tailLength <= 0) return -1;
-    const window = Buffer.allocUnsafe(tailLength + needle.length - 1);
-    chunk.copy(window, 0, tailFrom);
-    let filled = tailLength;
-    for (let j = i + 1; j < this.chunks.length && filled < window.length; j++) {
-      filled += this.chunks[j].copy(window, filled, 0);
+    for (let s = Math.max(chunk.length - (needle.length - 1), first); s < chunk.length; s++) {
+      if (chunk[s] === needle[0] && this.matches(needle, i, s)) return s;
     }
-    const found = window.subarray(0, filled).indexOf(needle);
-    return found !== -1 && found < tailLength ? tailFrom + found : -1;
+    return -1;
+  }
+
+  /** Whether `needle` lies at byte `at` of chunks[i], running on into the chunks after it. */
+  private matches(needle: Uint8Array, i: number, at: number): boolean {
+    let chunk = this.chunks[i];
+    for (let k = 0; k < needle.length; k++, at++) {
+      if (at === chunk.length) {
+        if (++i === this.chunks.length) return false;
+        chunk = this.chunks[i];
+        at = 0;
+      }
+      if (chunk[at] !== needle[k]) return false;
+    }
+    return true;
+  }
+
+  /**
+   * The index of the chunk holding position `index` (< length), its start left in `located`. It
+   * starts from the chunk found last when that lies at or before `index`, so callers walking
+   * forward through many chunks pay for each chunk once.
+   */
+  private locate(index: number): number {
+    let i = this.head;
+    let start = -this.headOffset;
+    if (this.memoChunk > this.head && this.memoChunk < this.chunks.length) {
+      const memoStart = this.memoAbsolute - this.removed;
+      if (memoStart <= index) {
+        i = this.memoChunk;
+        start = memoStart;
+      }
+    }
+    for (let length = this.chunks[i].length; index >= start + length; length = this.chunks[i].length) {
+      start += length;
+      i++;
+    }
+    this.memoChunk = i;
+    this.memoAbsolute = start + this.removed;
+    this.located = start;
+    return i;
+  }
+
+  /**
+   * A copy of the `n` bytes from byte `from` of chunks[i] on, across the chunks after it, `start`
+   * being the queue position of byte 0 of chunks[i]. The memo is left on the chunk where the bytes
+   * end, where a skip past them looks.
+   */
+  private copyOut(i: number, start: number, from: number, n: number): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    for (;;) {
+      const chunk = this.chunks[i];
+      filled += chunk.copy(out, filled, from, Math.min(chunk.length, from + n - filled));
+      if (filled === n) break;
+      start += chunk.length;
+      from = 0;
+      i++;
+    }
+    this.memoChunk = i;
+    this.memoAbsolute = start + this.removed;
+    return out;
   }
 
   private dropHead(): void {
     this.headOffset = 0;
     this.head++;
-    // Compact occasionally so that the array does not grow for ever on a long-lived stream.
-    if (this.head === this.chunks.length) {
-      // pop() for the usual single chunk: setting `length` is a runtime call.
-      if (this.head === 1) this.chunks.pop();
-      else this.chunks.length = 0;
-      this.head = 0;
-      this.memoChunk = -1;
-    } else if (this.head >= 1024 && this.head * 2 >= this.chunks.length) {
+    if (this.head === this.chunks.length) this.dropAll();
+    else this.compact();
+  }
+
+  private dropAll(): void {
+    // pop() for the usual single chunk: setting `length` is a runtime call.
+    if (this.chunks.length === 1) this.chunks.pop();
+    else this.chunks.length = 0;
+    this.head = 0;
+    this.headOffset = 0;
+    this.memoChunk = -1;
+  }
+
+  /** Compacts occasionally so that the array does not grow for ever on a long-lived stream. */
+  private compact(): void {
+    if (this.head >= 1024 && this.head * 2 >= this.chunks.length) {
       this.chunks = this.chunks.slice(this.head);
       this.memoChunk -= this.head;
       this.head = 0;

@@ -45,17 +45,13 @@ export function decodeWith<T>(
       // closes the source's own subscriber at its next chunk, which stops such a source.
       const subscription = source.pipe(takeWhile(() => !subscriber.closed)).subscribe({
         next: (chunk) => {
-          if (chunk instanceof Uint8Array) {
-            queue.push(
-              Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength),
-            );
-          } else if (typeof chunk === 'string') {
-            queue.push(Buffer.from(chunk, encoding));
-          } else {
+          const bytes = chunkBytes(chunk, encoding);
+          if (bytes === undefined) {
             queue.clear();
-            subscriber.error(new TypeError(`expected a Uint8Array or a string chunk, got ${typeof chunk}`));
+            subscriber.error(notAChunk(chunk));
             return;
           }
+          queue.push(bytes);
           drain();
         },
         error: (error) => {
@@ -82,4 +78,17 @@ export function decodeWith<T>(
         queue.clear();
       };
     });
+}
+
+/** A chunk as a Buffer, without copying its bytes (strings encoded), or undefined when it is neither bytes nor a string. */
+export function chunkBytes(chunk: unknown, encoding: BufferEncoding): Buffer | undefined {
+  if (chunk instanceof Uint8Array) {
+    return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  }
+  return typeof chunk === 'string' ? Buffer.from(chunk, encoding) : undefined;
+}
+
+/** The error notification for a chunk that {@link chunkBytes} refused. */
+export function notAChunk(chunk: unknown): TypeError {
+  return new TypeError(`expected a Uint8Array or a string chunk, got ${typeof chunk}`);
 }

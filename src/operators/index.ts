@@ -1,5 +1,6 @@
 export { FrameTooLongError, TruncatedFrameError } from '../errors';
 export type { LineEncoding } from '../internal/line-decoder';
+export { type DecodeCursor, type DecodeOptions, type DecodeStep, decode } from './decode';
 export { type EncodeLengthPrefixedOptions, encodeLengthPrefixed } from './encode-length-prefixed';
 export { fixedSize } from './fixed-size';
 export { type LengthPrefixedOptions, lengthPrefixed } from './length-prefixed';

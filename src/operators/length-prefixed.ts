@@ -1,8 +1,8 @@
 import type { OperatorFunction } from 'rxjs';
-import { decodeWith } from '../internal/decode-with';
-import { LengthPrefixDecoder } from '../internal/length-prefix-decoder';
+import { FrameTooLongError, TruncatedFrameError } from '../errors';
 import { DEFAULT_MAX_FRAME_LENGTH, MAX_LIMIT } from '../internal/limits';
 import { checkOneOf, checkPositiveInteger } from '../internal/validate';
+import { type DecodeCursor, decodeSteps } from './decode';
 
 /** Options of {@link lengthPrefixed}, and of its encoder {@link encodeLengthPrefixed}. */
 export interface LengthPrefixedOptions {
@@ -51,5 +51,34 @@ export function lengthPrefixed(options: LengthPrefixedOptions = {}): OperatorFun
   checkOneOf('lengthPrefixed', 'headerBytes', headerBytes, [1, 2, 4]);
   checkOneOf('lengthPrefixed', 'endian', endian, ['big', 'little']);
   checkPositiveInteger('lengthPrefixed', 'maxFrameLength', maxFrameLength, MAX_LIMIT);
-  return decodeWith(() => new LengthPrefixDecoder({ headerBytes, endian, maxFrameLength }));
+  const createStep = () => {
+    /** The payload length of the frame at the cursor, once its header was read; -1 before. */
+    let length = -1;
+    return (cursor: DecodeCursor): Buffer | undefined => {
+      const available = cursor.length;
+      if (length === -1) {
+        if (available < headerBytes) {
+          if (cursor.ended) throw new TruncatedFrameError(cursor.read(available)!);
+          return undefined;
+        }
+        let announced = 0;
+        for (let i = 0; i < headerBytes; i++) {
+          announced = announced * 256 + cursor.byteAt(endian === 'big' ? i : headerBytes - 1 - i);
+        }
+        // Checked before any of the payload is buffered.
+        if (announced > maxFrameLength) throw new FrameTooLongError(maxFrameLength, announced);
+        length = announced;
+      }
+      if (available - headerBytes < length) {
+        if (cursor.ended) throw new TruncatedFrameError(cursor.read(available)!, headerBytes + length);
+        return undefined;
+      }
+      cursor.skip(headerBytes);
+      const payload = cursor.read(length);
+      length = -1;
+      return payload;
+    };
+  };
+  // A frame's length is checked as soon as its header is in, so no more than one frame ever waits.
+  return decodeSteps(createStep, Number.POSITIVE_INFINITY, 'utf8');
 }
