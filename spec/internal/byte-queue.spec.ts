@@ -5,7 +5,7 @@ import { sizes as chunkSizes, cut, latin1 } from '../helpers/framing';
 const b = latin1;
 
 function queueOf(...chunks: string[]): ByteQueue {
-  const queue = new ByteQueue();
+  const queue = new ByteQueue(0);
   for (const chunk of chunks) queue.push(b(chunk));
   return queue;
 }
@@ -36,7 +36,7 @@ describe('ByteQueue', () => {
   describe('take', () => {
     it('returns a view of the chunk when the bytes lie inside it', () => {
       const chunk = b('abcdef');
-      const queue = new ByteQueue();
+      const queue = new ByteQueue(0);
       queue.push(chunk);
       const out = queue.take(3);
       expect(out.toString()).toBe('abc');
@@ -72,7 +72,7 @@ describe('ByteQueue', () => {
   describe('takeUtf8', () => {
     it('decodes bytes inside one chunk, and a character split across chunks', () => {
       const euro = Buffer.from('€'); // 3 bytes
-      const queue = new ByteQueue();
+      const queue = new ByteQueue(0);
       queue.push(Buffer.concat([Buffer.from('ab'), euro.subarray(0, 1)]));
       queue.push(Buffer.concat([euro.subarray(1), Buffer.from('cd')]));
       expect(queue.takeUtf8(0)).toBe('');
@@ -92,6 +92,40 @@ describe('ByteQueue', () => {
       expect(queue.shift()?.toString()).toBe('de');
       expect(queue.shift()).toBeUndefined();
       expect(queue.length).toBe(0);
+    });
+  });
+
+  describe('small chunks', () => {
+    it('are gathered when they arrive in a row: a byte per packet costs no Buffer per byte', () => {
+      const queue = new ByteQueue();
+      for (let i = 0; i < 100_000; i++) queue.push(Buffer.of(i & 0xff));
+      expect(queue.length).toBe(100_000);
+      expect(chunksOf(queue).length).toBeLessThanOrEqual(2 * Math.ceil(100_000 / 4096) + 1);
+      const all = queue.take(100_000);
+      expect(all.every((byte, i) => byte === (i & 0xff))).toBe(true);
+    });
+
+    it('are kept as they came when alone, or after a large one', () => {
+      const queue = new ByteQueue();
+      const small = b('ab');
+      queue.push(small);
+      expect(queue.shift()).toBe(small);
+      const large = Buffer.alloc(600, 'x');
+      queue.push(large);
+      queue.push(small);
+      expect(queue.shift()).toBe(large);
+      expect(queue.shift()).toBe(small);
+    });
+
+    it('never change bytes already handed out', () => {
+      const queue = new ByteQueue();
+      queue.push(b('ab'));
+      queue.push(b('cd'));
+      const view = queue.take(3);
+      queue.push(b('ef'));
+      queue.push(b('gh'));
+      expect(view.toString()).toBe('abc');
+      expect(queue.take(5).toString()).toBe('defgh');
     });
   });
 
@@ -123,7 +157,7 @@ describe('ByteQueue', () => {
   describe('peek and text', () => {
     it('return a view of the chunk when the bytes lie inside it, without removing them', () => {
       const chunk = Buffer.alloc(6, 'abcdef');
-      const queue = new ByteQueue();
+      const queue = new ByteQueue(0);
       queue.push(chunk);
       queue.skip(1);
       const out = queue.peek(1, 3);
@@ -137,7 +171,7 @@ describe('ByteQueue', () => {
 
     it('copy bytes spanning chunks once, and decode a character cut between them', () => {
       const euro = Buffer.from('€');
-      const queue = new ByteQueue();
+      const queue = new ByteQueue(0);
       for (const chunk of [
         b('x'),
         euro.subarray(0, 1),
@@ -154,7 +188,7 @@ describe('ByteQueue', () => {
     });
 
     it('skip past bytes that were peeked across many chunks lands on the right byte', () => {
-      const queue = new ByteQueue();
+      const queue = new ByteQueue(0);
       for (let i = 0; i < 100; i++) queue.push(Buffer.of(i));
       expect([...queue.peek(10, 50)]).toEqual(Array.from({ length: 50 }, (_, i) => i + 10));
       queue.skip(60);
@@ -224,7 +258,7 @@ describe('ByteQueue', () => {
     });
 
     it('stays correct after the queue compacts its chunk list', () => {
-      const queue = new ByteQueue();
+      const queue = new ByteQueue(0);
       for (let i = 0; i < 3000; i++) queue.push(b(i % 3 === 2 ? '\n' : 'x'));
       let from = 0;
       for (let line = 0; line < 1000; line++) {
@@ -258,7 +292,7 @@ describe('ByteQueue', () => {
           fc.nat({ max: 70 }),
           fc.nat({ max: 10 }),
           (bytes, chunkSizes, needle, from, removed) => {
-            const queue = new ByteQueue();
+            const queue = new ByteQueue(0);
             for (const chunk of cut(bytes, chunkSizes)) queue.push(chunk);
             const skip = Math.min(removed, bytes.length);
             queue.skip(skip);
@@ -274,7 +308,7 @@ describe('ByteQueue', () => {
       fc.assert(
         fc.property(smallBytes(80), sizes, smallBytes(4), (bytes, chunkSizes, needleBytes) => {
           const needle = needleBytes.length > 0 ? needleBytes : b('a');
-          const queue = new ByteQueue();
+          const queue = new ByteQueue(0);
           const found: string[] = [];
           let from = 0;
           for (const chunk of cut(bytes, chunkSizes)) {
@@ -327,85 +361,95 @@ describe('ByteQueue', () => {
       { weight: 1, arbitrary: fc.constantFrom<Op>({ op: 'shift' }, { op: 'clear' }) },
     );
 
-    it('behaves as one flat buffer under any sequence of operations', () => {
-      fc.assert(
-        fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
-          const queue = new ByteQueue();
-          let model = Buffer.alloc(0);
-          for (const step of ops) {
-            switch (step.op) {
-              case 'push':
-                queue.push(step.bytes);
-                model = Buffer.concat([model, step.bytes]);
-                break;
-              case 'take': {
-                const n = Math.min(step.n, model.length);
-                expect(queue.take(n)).toEqual(model.subarray(0, n));
-                model = model.subarray(n);
-                break;
-              }
-              case 'takeUtf8': {
-                const n = Math.min(step.n, model.length);
-                expect(queue.takeUtf8(n)).toBe(model.subarray(0, n).toString('utf8'));
-                model = model.subarray(n);
-                break;
-              }
-              case 'skip': {
-                const n = Math.min(step.n, model.length);
-                queue.skip(n);
-                model = model.subarray(n);
-                break;
-              }
-              case 'byteAt':
-                if (model.length > 0)
-                  expect(queue.byteAt(step.n % model.length)).toBe(model[step.n % model.length]);
-                break;
-              case 'indexOf': {
-                const expected = step.n > model.length ? -1 : model.indexOf(step.needle, step.n);
-                expect(queue.indexOf(step.needle, step.n)).toBe(
-                  step.needle.length === 0 ? Math.min(expected, step.n) : expected,
-                );
-                break;
-              }
-              case 'peek':
-              case 'text': {
-                const start = Math.min(step.n, model.length);
-                const end = Math.min(start + step.m, model.length);
-                if (step.op === 'peek')
-                  expect(queue.peek(start, end - start)).toEqual(model.subarray(start, end));
-                else expect(queue.text(start, end, 'latin1')).toBe(model.toString('latin1', start, end));
-                break;
-              }
-              case 'indexOfByte': {
-                const byte = [0x61, 0x62, 0x0a][step.m % 3];
-                expect(queue.indexOf(byte, step.n)).toBe(
-                  step.n > model.length ? -1 : model.indexOf(byte, step.n),
-                );
-                break;
-              }
-              case 'shift': {
-                const first = queue.shift();
-                if (model.length === 0) expect(first).toBeUndefined();
-                else {
-                  expect(first!.length).toBeGreaterThan(0);
-                  expect(first).toEqual(model.subarray(0, first!.length));
-                  model = model.subarray(first!.length);
+    it.each([0, 4, undefined])(
+      'behaves as one flat buffer under any sequence of operations (gathering below %s)',
+      (gatherBelow) => {
+        fc.assert(
+          fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+            const queue = new ByteQueue(gatherBelow);
+            let model = Buffer.alloc(0);
+            /** What the queue handed out, and a copy made then: later pushes must not change it. */
+            const handed: [Buffer, Buffer][] = [];
+            const keep = (bytes: Buffer) => {
+              handed.push([bytes, Buffer.from(bytes)]);
+              return bytes;
+            };
+            for (const step of ops) {
+              switch (step.op) {
+                case 'push':
+                  queue.push(step.bytes);
+                  model = Buffer.concat([model, step.bytes]);
+                  break;
+                case 'take': {
+                  const n = Math.min(step.n, model.length);
+                  expect(keep(queue.take(n))).toEqual(model.subarray(0, n));
+                  model = model.subarray(n);
+                  break;
                 }
-                break;
+                case 'takeUtf8': {
+                  const n = Math.min(step.n, model.length);
+                  expect(queue.takeUtf8(n)).toBe(model.subarray(0, n).toString('utf8'));
+                  model = model.subarray(n);
+                  break;
+                }
+                case 'skip': {
+                  const n = Math.min(step.n, model.length);
+                  queue.skip(n);
+                  model = model.subarray(n);
+                  break;
+                }
+                case 'byteAt':
+                  if (model.length > 0)
+                    expect(queue.byteAt(step.n % model.length)).toBe(model[step.n % model.length]);
+                  break;
+                case 'indexOf': {
+                  const expected = step.n > model.length ? -1 : model.indexOf(step.needle, step.n);
+                  expect(queue.indexOf(step.needle, step.n)).toBe(
+                    step.needle.length === 0 ? Math.min(expected, step.n) : expected,
+                  );
+                  break;
+                }
+                case 'peek':
+                case 'text': {
+                  const start = Math.min(step.n, model.length);
+                  const end = Math.min(start + step.m, model.length);
+                  if (step.op === 'peek')
+                    expect(keep(queue.peek(start, end - start))).toEqual(model.subarray(start, end));
+                  else expect(queue.text(start, end, 'latin1')).toBe(model.toString('latin1', start, end));
+                  break;
+                }
+                case 'indexOfByte': {
+                  const byte = [0x61, 0x62, 0x0a][step.m % 3];
+                  expect(queue.indexOf(byte, step.n)).toBe(
+                    step.n > model.length ? -1 : model.indexOf(byte, step.n),
+                  );
+                  break;
+                }
+                case 'shift': {
+                  const first = queue.shift();
+                  if (model.length === 0) expect(first).toBeUndefined();
+                  else {
+                    expect(keep(first!).length).toBeGreaterThan(0);
+                    expect(first).toEqual(model.subarray(0, first!.length));
+                    model = model.subarray(first!.length);
+                  }
+                  break;
+                }
+                case 'clear':
+                  queue.clear();
+                  model = Buffer.alloc(0);
+                  break;
               }
-              case 'clear':
-                queue.clear();
-                model = Buffer.alloc(0);
-                break;
+              expect(queue.length).toBe(model.length);
             }
-            expect(queue.length).toBe(model.length);
-          }
-          const rest: Buffer[] = [];
-          queue.forEachChunk((chunk) => rest.push(chunk));
-          expect(Buffer.concat(rest)).toEqual(model);
-        }),
-        { numRuns: 1000 },
-      );
-    });
+            const rest: Buffer[] = [];
+            queue.forEachChunk((chunk) => rest.push(chunk));
+            expect(Buffer.concat(rest)).toEqual(model);
+            for (const [bytes, copy] of handed) expect(bytes).toEqual(copy);
+          }),
+          { numRuns: 1000 },
+        );
+      },
+    );
   });
 });

@@ -510,18 +510,21 @@ describe('decode', () => {
       });
 
       it('returns views of the chunk for bytes inside one, and one copy for bytes spanning chunks', () => {
-        // Not from Buffer's shared pool, where a copy could land in the same ArrayBuffer.
-        const first = Buffer.alloc(4, 'abcd');
-        const second = Buffer.alloc(4, 'efgh');
+        // Not from Buffer's shared pool, where a copy could land in the same ArrayBuffer; and
+        // large enough to be kept as they came rather than gathered.
+        const first = Buffer.alloc(600, 'x');
+        first.write('abcd', 596);
+        const second = Buffer.alloc(600, 'y');
+        second.write('efgh', 0);
         const out: Buffer[] = [];
         probe([first, second], (cursor) => {
-          cursor.skip(1);
+          cursor.skip(597);
           out.push(cursor.peek(2)!, cursor.read(2)!, cursor.peek(3)!, cursor.read(3)!, cursor.read(2)!);
         });
         expect(out.map((bytes) => bytes.toString())).toEqual(['bc', 'bc', 'def', 'def', 'gh']);
         expect(out[0].buffer).toBe(first.buffer);
         expect(out[1].buffer).toBe(first.buffer);
-        expect(out[1].byteOffset).toBe(first.byteOffset + 1);
+        expect(out[1].byteOffset).toBe(first.byteOffset + 597);
         expect(out[2].buffer).not.toBe(first.buffer);
         expect(out[2].buffer).not.toBe(second.buffer);
         expect(out[4].buffer).toBe(second.buffer);

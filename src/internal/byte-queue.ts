@@ -1,8 +1,17 @@
 /**
+ * A small chunk arriving behind another small one is copied into a buffer of the queue's own
+ * (up to TAIL_SIZE bytes) rather than kept as it came: a peer trickling a byte per packet would
+ * otherwise make each byte cost a Buffer object and its memory, a hundred times its size.
+ */
+const SMALL_CHUNK = 512;
+const TAIL_SIZE = 4096;
+
+/**
  * A FIFO of byte chunks that frames are cut from, shared by the Reader's pull reads and the framing
- * operators. Chunks are kept as they arrived; cutting a frame that lies inside one chunk is a
- * zero-copy `subarray`, and a frame spanning chunks is copied exactly once. Searching resumes where
- * the previous search stopped, so a frame spread over many small chunks is found in linear time.
+ * operators. Chunks are kept as they arrived, but for small ones arriving in a row, which are
+ * gathered; cutting a frame that lies inside one chunk is a zero-copy `subarray`, and a frame
+ * spanning chunks is copied exactly once. Searching resumes where the previous search stopped, so
+ * a frame spread over many small chunks is found in linear time.
  */
 export class ByteQueue {
   private chunks: Buffer[] = [];
@@ -19,11 +28,40 @@ export class ByteQueue {
   private memoAbsolute = 0;
   /** Set by `locate`: the queue position of byte 0 of the chunk it found (negative for a head chunk partly taken). */
   private located = 0;
+  /**
+   * The buffer gathering small chunks, while the last chunk is the view of its first `tailUsed`
+   * bytes. Bytes are only ever added after those, so views of it already handed out stay valid.
+   */
+  private tail: Buffer | undefined;
+  private tailUsed = 0;
+
+  /** @param gatherBelow Chunks shorter than this arriving in a row are gathered; 0 keeps every chunk as it came. */
+  constructor(private readonly gatherBelow = SMALL_CHUNK) {}
 
   push(chunk: Buffer): void {
-    if (chunk.length === 0) return;
+    const n = chunk.length;
+    if (n === 0) return;
+    this.length += n;
+    if (n < this.gatherBelow && this.gather(chunk)) return;
     this.chunks.push(chunk);
-    this.length += chunk.length;
+    this.tail = undefined;
+  }
+
+  /** Copies a small chunk into the tail buffer, when the last chunk is small too; false if not. */
+  private gather(chunk: Buffer): boolean {
+    const last = this.chunks.length - 1;
+    // Alone in the queue, a chunk is kept as it came: an idle connection holds no tail buffer.
+    if (last < this.head) return false;
+    let tail = this.tail;
+    if (tail === undefined || this.tailUsed + chunk.length > tail.length) {
+      const previous = this.chunks[last];
+      if (previous.length >= this.gatherBelow || (last === this.head && this.headOffset > 0)) return false;
+      tail = this.tail = Buffer.allocUnsafe(TAIL_SIZE);
+      this.tailUsed = previous.copy(tail, 0);
+    }
+    this.tailUsed += chunk.copy(tail, this.tailUsed);
+    this.chunks[last] = tail.subarray(0, this.tailUsed);
+    return true;
   }
 
   /** Removes and returns the first chunk's remaining bytes, without copying. */
@@ -182,6 +220,7 @@ export class ByteQueue {
   }
 
   clear(): void {
+    this.tail = undefined;
     this.chunks = [];
     this.head = 0;
     this.headOffset = 0;
@@ -277,6 +316,7 @@ export class ByteQueue {
     this.head = 0;
     this.headOffset = 0;
     this.memoChunk = -1;
+    this.tail = undefined;
   }
 
   /** Compacts occasionally so that the array does not grow for ever on a long-lived stream. */
