@@ -16,7 +16,7 @@ import {
   MAX_INLINE_LENGTH,
   QUIT_OK,
   RespProtocolError,
-  respCommand,
+  respCommands,
   type Store,
   serveResp,
   startRespServer,
@@ -42,7 +42,7 @@ const serveBytes =
   (store: Store): OperatorFunction<Uint8Array | string, string> =>
   (source) =>
     source.pipe(
-      decode(respCommand),
+      decode(respCommands()),
       filter((command) => command.length > 0),
       map((command) => execute(store, command).toString('latin1')),
     );
@@ -101,8 +101,8 @@ const SESSION: [Buffer, string][] = [
 const SESSION_BYTES = Buffer.concat(SESSION.map(([command]) => command));
 const SESSION_REPLIES = SESSION.map(([, reply]) => reply).filter((reply) => reply !== '');
 
-describe('respCommand, the decode step', () => {
-  const decoded = (...chunks: (string | Buffer)[]) => run(decode(respCommand), chunks);
+describe('respCommands, the decode step', () => {
+  const decoded = (...chunks: (string | Buffer)[]) => run(decode(respCommands()), chunks);
   const text = (command: Command) => command.map((arg) => arg.toString('latin1'));
 
   it('reads multi-bulk and inline commands, cut anywhere', () => {

@@ -4,11 +4,11 @@
 //
 // What it shows: how to write a protocol server with rx-tcp. Three parts, each testable alone:
 //
-//   respCommand(cursor)     a pure `decode` step: bytes in, one command (its arguments) out, or
-//                           `undefined` while the command is incomplete;
+//   respCommands()          a `decode` step, one per connection: bytes in, one command (its
+//                           arguments) out, or `undefined` while the command is incomplete;
 //   execute(store, command) a pure function from a command to its reply, as bytes;
 //   serveResp(store)        the connection handler, which is only plumbing:
-//                           reader.pipe(decode(respCommand), map(execute), tap(writer.write), ...).
+//                           reader.pipe(decode(respCommands()), map(execute), tap(writer.write), ...).
 //
 // One `writer.write` per reply and no batching by hand: the writer sends every reply written while
 // handling one batch of received bytes in one system call, so pipelined commands cost one write.
@@ -29,7 +29,7 @@ import {
   type ServerOptions,
   type WhereToListen,
 } from 'rx-tcp';
-import { type DecodeCursor, decode, FrameTooLongError } from 'rx-tcp/operators';
+import { type DecodeCursor, type DecodeStep, decode, FrameTooLongError } from 'rx-tcp/operators';
 import { catchError, EMPTY, filter, firstValueFrom, map, takeWhile, tap } from 'rxjs';
 
 // ---------------------------------------------------------------------------------------------
@@ -67,23 +67,49 @@ const DOLLAR = 0x24;
  * has not arrived whole (decode then rewinds the cursor and calls again when more bytes come).
  * Two forms, as Redis accepts: multi-bulk (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`, what clients send)
  * and inline (`GET k\r\n`, what a person types into telnet).
+ *
+ * One step per connection (`decode(respCommands())`): a command that arrives in many packets is
+ * not parsed again from its start at each one. The step remembers where each argument it has
+ * seen lies, as Redis does, so a client trickling a command a byte at a time costs linear work.
  * @throws RespProtocolError when the bytes cannot be a command, or break a limit.
  */
-export function respCommand(cursor: DecodeCursor): Command | undefined {
-  const first = cursor.byteAt(0);
-  if (first === -1) return undefined;
-  return first === STAR ? multiBulk(cursor) : inline(cursor);
+export function respCommands(): DecodeStep<Command> {
+  const seen = new CommandSeen();
+  return (cursor) => {
+    const first = cursor.byteAt(0);
+    if (first === -1) return undefined;
+    return first === STAR ? multiBulk(cursor, seen) : inline(cursor);
+  };
 }
 
-function multiBulk(cursor: DecodeCursor): Command | undefined {
-  // First find where each argument lies, looking without consuming: an incomplete command is looked
-  // at again at each packet, and costs no copy each time.
-  const count = header(cursor, 0, 'multibulk');
-  if (count === undefined) return undefined;
-  if (count.value > MAX_ARGUMENTS) throw new RespProtocolError('invalid multibulk length');
-  const spans: number[] = []; // where each argument starts, and its length
-  let at = count.next;
-  for (let i = 0; i < count.value; i++) {
+/** What a step has learnt of the multi-bulk command it is waiting for; nothing of it is consumed. */
+class CommandSeen {
+  /** The number of arguments, once the `*<count>` line is in; -1 before. */
+  count = -1;
+  /** Where each argument seen starts, and its length. */
+  spans: number[] = [];
+  /** Where the next argument's `$<length>` line starts. */
+  next = 0;
+
+  forget(): void {
+    this.count = -1;
+    this.spans = [];
+    this.next = 0;
+  }
+}
+
+function multiBulk(cursor: DecodeCursor, seen: CommandSeen): Command | undefined {
+  // First find where each argument lies, looking without consuming: an incomplete command is
+  // looked at again at each packet, from where the last look stopped, and costs no copy.
+  if (seen.count === -1) {
+    const count = header(cursor, 0, 'multibulk');
+    if (count === undefined) return undefined;
+    if (count.value > MAX_ARGUMENTS) throw new RespProtocolError('invalid multibulk length');
+    seen.count = count.value;
+    seen.next = count.next;
+  }
+  while (seen.spans.length < 2 * seen.count) {
+    const at = seen.next;
     const first = cursor.byteAt(at);
     if (first === -1) return undefined;
     if (first !== DOLLAR) throw new RespProtocolError(`expected '$', got '${printable(first)}'`);
@@ -93,14 +119,17 @@ function multiBulk(cursor: DecodeCursor): Command | undefined {
     if (length.value < 0 || length.value > MAX_BULK_LENGTH) {
       throw new RespProtocolError('invalid bulk length');
     }
-    spans.push(length.next, length.value);
-    at = length.next + length.value + 2;
-    if (at > cursor.length) return undefined;
-    if (cursor.byteAt(at - 2) !== CR || cursor.byteAt(at - 1) !== LF) {
+    const end = length.next + length.value + 2;
+    if (end > cursor.length) return undefined;
+    if (cursor.byteAt(end - 2) !== CR || cursor.byteAt(end - 1) !== LF) {
       throw new RespProtocolError('expected CRLF after bulk string');
     }
+    seen.spans.push(length.next, length.value);
+    seen.next = end;
   }
   // Then read them: each one a view of the chunk it lies in, or a copy if it spans two.
+  const { spans, next } = seen;
+  seen.forget();
   const command: Command = [];
   let read = 0;
   for (let i = 0; i < spans.length; i += 2) {
@@ -108,7 +137,7 @@ function multiBulk(cursor: DecodeCursor): Command | undefined {
     command.push(cursor.read(spans[i + 1])!);
     read = spans[i] + spans[i + 1];
   }
-  cursor.skip(at - read);
+  cursor.skip(next - read);
   return command; // `*0` and `*-1` are empty commands, as in Redis
 }
 
@@ -308,7 +337,7 @@ export function serveResp(store: Store = new Map(), options: RespOptions = {}): 
   }
   return (_address, reader, writer) =>
     reader.pipe(
-      decode(respCommand, { maxBuffered }),
+      decode(respCommands(), { maxBuffered }),
       filter((command) => command.length > 0), // an empty line, or `*0`: nothing to answer
       map((command) => execute(store, command)),
       tap((reply) => writer.write(reply)),

@@ -524,6 +524,21 @@ class Transfer implements Consumer, WriterWatcher {
   }
 }
 
+/** How many pull reads start at once, with no microtask between them, before one waits for a microtask. */
+const MAX_READS_AT_ONCE = 100;
+let readsAtOnce = 0;
+const RESOLVED = Promise.resolve();
+
+/** Counts a read starting now; false once too many started with no microtask between them. */
+function answeredAtOnce(): boolean {
+  if (readsAtOnce === 0) RESOLVED.then(resetReadsAtOnce);
+  return ++readsAtOnce <= MAX_READS_AT_ONCE;
+}
+
+function resetReadsAtOnce(): void {
+  readsAtOnce = 0;
+}
+
 /** A pull read (`read`, `readLine`, …): the decoder is made by the call, as before subscribing. */
 class PullObservable<F, T> extends Observable<T | EOF> {
   constructor(
@@ -536,6 +551,21 @@ class PullObservable<F, T> extends Observable<T | EOF> {
   }
 
   protected _subscribe(subscriber: Subscriber<T | EOF>): TeardownLogic {
+    if (answeredAtOnce()) return this.subscribeNow(subscriber);
+    // A read loop written as `defer(() => reader.readLine()).pipe(repeat())` starts the next read
+    // from the last one's completion, one stack frame deeper each time: over a peer's thousands of
+    // pipelined lines, each answered at once, the stack would overflow. Now and then a read starts
+    // on a fresh stack instead.
+    let teardown: TeardownLogic;
+    RESOLVED.then(() => {
+      if (!subscriber.closed) teardown = this.subscribeNow(subscriber);
+    });
+    return () => {
+      if (teardown instanceof Pull) teardown.unsubscribe();
+    };
+  }
+
+  private subscribeNow(subscriber: Subscriber<T | EOF>): TeardownLogic {
     const { reader, decoder, map } = this;
     // The frame is buffered already (a pipelined request, say): no consumer to set up and release.
     let frame: F | undefined;

@@ -76,9 +76,10 @@ const MEDIUM_BUFFER = 8 * 1024;
 const BUFFER_SIZE = 64 * 1024;
 /**
  * A flush hands the bytes it takes from the buffer to the transport as they are (no copy) and the
- * next writes fill the buffer on from there; once less than this is left, a fresh buffer is taken.
+ * next writes fill the buffer on from there; once less than this part of it is left (a sixteenth),
+ * a fresh buffer is taken.
  */
-const MIN_ROOM = 1024;
+const MIN_ROOM_SHIFT = 4;
 /** `writeLine` joins a text shorter than this with its `\n` before copying it: one copy, not two. */
 const JOIN_LINE_BELOW = 1024;
 /** How many of the waiting bytes a `BufferAgeLimitError` quotes. */
@@ -569,11 +570,15 @@ export class Writer implements Observer<string | Uint8Array> {
     else this.flushScheduler.schedule(flushTask, 0, this);
   }
 
-  /** @internal The scheduled flush, at the end of the cycle: the buffer is let go with it. */
+  /**
+   * @internal The scheduled flush, at the end of the cycle. The buffer is let go once the OS took
+   * everything; while bytes wait in the socket it is kept, for the next cycles' bytes to go on in
+   * it: each new buffer would be held whole by the few bytes of it waiting there.
+   */
   scheduledFlush(): void {
     this.flushScheduled = false;
     this.flushNow();
-    this.buffer = undefined;
+    if (this.transport.writableLength === 0) this.buffer = undefined;
   }
 
   /** A second write in the cycle: the pending message goes into the buffer, the second after it. */
@@ -639,7 +644,7 @@ export class Writer implements Observer<string | Uint8Array> {
     const chunk = buffer.subarray(start, start + n);
     this.buffered = 0;
     this.bufferStart = start + n;
-    if (buffer.length - this.bufferStart < MIN_ROOM) this.buffer = undefined;
+    if (buffer.length - this.bufferStart < buffer.length >> MIN_ROOM_SHIFT) this.buffer = undefined;
     this.hand(chunk, n);
   }
 
@@ -684,7 +689,8 @@ export class Writer implements Observer<string | Uint8Array> {
     const waiters = this.flushWaiters;
     if (waiters === undefined) return;
     while (waiters.length > 0 && waiters[0].target <= reached) waiters.shift()!.outcome.resolve();
-    if (waiters.length === 0) this.flushWaiters = undefined;
+    // A waiter's subscriber may have written and flushed meanwhile, and so replaced the list.
+    if (waiters.length === 0 && this.flushWaiters === waiters) this.flushWaiters = undefined;
   }
 
   /** @internal Fails the writer if the oldest byte still waiting was handed over `bufferAgeLimit` ago. */

@@ -9,6 +9,8 @@ let due: EndOfCycleFlush[] = [];
 let spare: EndOfCycleFlush[] = [];
 
 const RESOLVED = Promise.resolve();
+/** Node's own, taken once: test doubles of timers (Jest's fake timers fake it) must not hold flushes. */
+const { nextTick } = process;
 
 /**
  * Runs `writer`'s flush once the current cycle of work is done, in one callback shared by every
@@ -27,7 +29,7 @@ export function flushAtEndOfCycle(writer: EndOfCycleFlush): void {
 }
 
 function flushAfterMicrotasks(): void {
-  process.nextTick(flushDue);
+  nextTick(flushDue);
 }
 
 function flushDue(): void {
