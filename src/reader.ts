@@ -1,4 +1,4 @@
-import { Observable, of, type Subscriber, type TeardownLogic } from 'rxjs';
+import { asapScheduler, Observable, of, type Subscriber, type TeardownLogic } from 'rxjs';
 import { ConcurrentReadError, ReaderClosedError } from './errors';
 import { ByteQueue } from './internal/byte-queue';
 import {
@@ -123,6 +123,8 @@ export class Reader extends Observable<Buffer> {
   private paused = false;
   /** The reader's user closed it: a read now is the user's bug. */
   private closedByCaller = false;
+  /** @internal Pull reads answered from the buffer at once since one last waited (see PullObservable). */
+  answeredInARow = 0;
   /** Closed once the writer was done: `close()` waits for the connection to close. */
   private closedAfterWriter = false;
   /** What `close()` returns, made at its first call. */
@@ -524,20 +526,8 @@ class Transfer implements Consumer, WriterWatcher {
   }
 }
 
-/** How many pull reads start at once, with no microtask between them, before one waits for a microtask. */
-const MAX_READS_AT_ONCE = 100;
-let readsAtOnce = 0;
-const RESOLVED = Promise.resolve();
-
-/** Counts a read starting now; false once too many started with no microtask between them. */
-function answeredAtOnce(): boolean {
-  if (readsAtOnce === 0) RESOLVED.then(resetReadsAtOnce);
-  return ++readsAtOnce <= MAX_READS_AT_ONCE;
-}
-
-function resetReadsAtOnce(): void {
-  readsAtOnce = 0;
-}
+/** How many pull reads in a row a reader answers from its buffer at once before one waits a microtask. */
+const MAX_ANSWERED_IN_A_ROW = 100;
 
 /** A pull read (`read`, `readLine`, …): the decoder is made by the call, as before subscribing. */
 class PullObservable<F, T> extends Observable<T | EOF> {
@@ -551,16 +541,20 @@ class PullObservable<F, T> extends Observable<T | EOF> {
   }
 
   protected _subscribe(subscriber: Subscriber<T | EOF>): TeardownLogic {
-    if (answeredAtOnce()) return this.subscribeNow(subscriber);
+    const { reader } = this;
+    if (reader.answeredInARow < MAX_ANSWERED_IN_A_ROW) return this.subscribeNow(subscriber);
+    reader.answeredInARow = 0;
     // A read loop written as `defer(() => reader.readLine()).pipe(repeat())` starts the next read
     // from the last one's completion, one stack frame deeper each time: over a peer's thousands of
     // pipelined lines, each answered at once, the stack would overflow. Now and then a read starts
     // on a fresh stack instead.
+    // (asapScheduler: a microtask, which TestScheduler.run makes virtual, in the same frame.)
     let teardown: TeardownLogic;
-    RESOLVED.then(() => {
-      if (!subscriber.closed) teardown = this.subscribeNow(subscriber);
+    const start = asapScheduler.schedule(() => {
+      teardown = this.subscribeNow(subscriber);
     });
     return () => {
+      start.unsubscribe();
       if (teardown instanceof Pull) teardown.unsubscribe();
     };
   }
@@ -576,10 +570,12 @@ class PullObservable<F, T> extends Observable<T | EOF> {
       return undefined;
     }
     if (frame !== undefined) {
+      reader.answeredInARow++;
       subscriber.next(map === undefined ? (frame as unknown as T) : map(frame));
       subscriber.complete();
       return undefined;
     }
+    reader.answeredInARow = 0;
     return reader.attach(new Pull(reader, decoder, subscriber, true, map, this.atEnd));
   }
 }

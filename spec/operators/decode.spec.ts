@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import {
   type DecodeCursor,
@@ -6,7 +8,7 @@ import {
   FrameTooLongError,
   TruncatedFrameError,
 } from 'rx-tcp/operators';
-import { config, from, Observable, Subject, type Subscription, take } from 'rxjs';
+import { config, from, Observable, Subject, type Subscriber, type Subscription, take } from 'rxjs';
 import { latin1 as b, sizes as chunkSizes, cut, oneByOne, run } from '../helpers/framing';
 import { testScheduler } from '../helpers/marbles';
 
@@ -81,6 +83,12 @@ async function unhandledDuring(body: () => void): Promise<unknown[]> {
     config.onUnhandledError = saved;
   }
   return unhandled;
+}
+
+/** A full garbage collection, without starting node with --expose-gc. */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
 }
 
 describe('decode', () => {
@@ -380,6 +388,98 @@ describe('decode', () => {
       source.next(b('b'));
       expect(frames).toEqual([b('a'), b('b')]);
       expect(error).toBeUndefined();
+    });
+  });
+
+  describe('subscription', () => {
+    const oneByte: DecodeStep<Buffer> = (cursor) => cursor.read(1);
+
+    it('ignores what its source sends after completing or failing', async () => {
+      const ends: ((subscriber: Subscriber<Buffer>) => void)[] = [
+        (subscriber) => subscriber.complete(),
+        (subscriber) => subscriber.error(new Error('reset')),
+      ];
+      const outcomes: unknown[][] = [];
+      const unhandled = await unhandledDuring(() => {
+        for (const end of ends) {
+          const unruly = new Observable<Buffer>((subscriber) => {
+            subscriber.next(b('a'));
+            end(subscriber);
+            subscriber.next(b('b'));
+            subscriber.error(new Error('late'));
+            subscriber.complete();
+          });
+          const outcome: unknown[] = [];
+          unruly.pipe(decode(oneByte)).subscribe({
+            next: (frame) => outcome.push(frame),
+            error: (error) => outcome.push(error),
+            complete: () => outcome.push('complete'),
+          });
+          outcomes.push(outcome);
+        }
+      });
+      expect(outcomes).toEqual([
+        [b('a'), 'complete'],
+        [b('a'), new Error('reset')],
+      ]);
+      expect(unhandled).toEqual([]);
+    });
+
+    it('ignores what its source sends once unsubscribed, and closes the subscriber it gave it', () => {
+      let source: Subscriber<Buffer> | undefined;
+      let steps = 0;
+      const received: unknown[] = [];
+      const subscription = new Observable<Buffer>((subscriber) => {
+        source = subscriber;
+      })
+        .pipe(
+          decode((cursor) => {
+            steps++;
+            return oneByte(cursor);
+          }),
+        )
+        .subscribe({ next: (frame) => received.push(frame), error: (error) => received.push(error) });
+      source!.next(b('a'));
+      subscription.unsubscribe();
+      expect(source!.closed).toBe(true);
+      source!.next(b('b'));
+      source!.error(new Error('late'));
+      expect(received).toEqual([b('a')]);
+      expect(steps).toBe(1);
+    });
+
+    it("turns a throw from the source's subscribe function into the error notification", () => {
+      let error: unknown;
+      new Observable<Buffer>(() => {
+        throw new Error('cannot start');
+      })
+        .pipe(decode(oneByte))
+        .subscribe({ error: (e) => (error = e) });
+      expect(error).toEqual(new Error('cannot start'));
+    });
+
+    it('lets go of the bytes buffered once unsubscribed, even with a cursor kept past its step', async () => {
+      const source = new Subject<Buffer>();
+      let kept: DecodeCursor | undefined;
+      const subscription = source
+        .pipe(
+          decode((cursor) => {
+            kept = cursor;
+            return undefined;
+          }),
+        )
+        .subscribe();
+      // Large enough to be queued as it came, not copied.
+      let chunk: Buffer | undefined = Buffer.alloc(64 * 1024);
+      const bytes = new WeakRef(chunk.buffer);
+      source.next(chunk);
+      chunk = undefined;
+      subscription.unsubscribe();
+      // A WeakRef keeps its target until the end of the job that made it.
+      await new Promise((resolve) => setImmediate(resolve));
+      collectGarbage();
+      expect(kept).toBeDefined();
+      expect(bytes.deref()).toBeUndefined();
     });
   });
 

@@ -1,4 +1,4 @@
-import { Observable, type OperatorFunction, takeWhile } from 'rxjs';
+import { Observable, type Observer, type OperatorFunction, type Subscriber, Subscription } from 'rxjs';
 import { FrameTooLongError, TruncatedFrameError } from '../errors';
 import { ByteQueue } from '../internal/byte-queue';
 import { chunkBytes, notAChunk } from '../internal/decode-with';
@@ -12,7 +12,11 @@ export interface DecodeOptions {
    * `FrameTooLongError`. Default: `1048576` (1 MiB).
    */
   maxBuffered?: number;
-  /** How string chunks are encoded. Default: `'utf8'`. */
+  /**
+   * How string chunks are encoded: `'utf8'`, `'latin1'`, `'ascii'` or `'utf16le'` (and their
+   * aliases). Not `'hex'` or `'base64'`, in which one byte can be cut between two chunks.
+   * Default: `'utf8'`.
+   */
   encoding?: BufferEncoding;
 }
 
@@ -65,9 +69,6 @@ const ENCODINGS: readonly BufferEncoding[] = [
   'utf-16le',
   'ucs2',
   'ucs-2',
-  'base64',
-  'base64url',
-  'hex',
 ];
 const LF = 0x0a;
 const CR = 0x0d;
@@ -152,85 +153,118 @@ export function decodeSteps<T>(
 ): OperatorFunction<Uint8Array | string, T> {
   return (source) =>
     new Observable<T>((subscriber) => {
-      const queue = new ByteQueue();
-      const cursor = new Cursor(queue);
-      const step = createStep();
-      /** The source completed. */
-      let ended = false;
-      /** A drain is under way: a chunk or the completion arriving meanwhile is left to it. */
-      let draining = false;
-      /** Bytes or the completion arrived during a step (only a step that made its own source emit sees that). */
-      let arrived = false;
-
-      const fail = (error: unknown): void => {
-        cursor.drop();
-        subscriber.error(error);
-      };
-
-      const drain = (): void => {
-        draining = true;
-        while (queue.length > 0) {
-          arrived = false;
-          let frame: T | undefined;
-          try {
-            frame = cursor.call(step, ended);
-          } catch (error) {
-            fail(error);
-            return;
-          }
-          // A closed subscriber (a step may unsubscribe it, a consumer such as take(n) too, during
-          // next) gets nothing more, and its drain is never resumed.
-          if (subscriber.closed) return;
-          if (frame === undefined) {
-            if (arrived) continue;
-            break;
-          }
-          if (!cursor.commit()) {
-            fail(
-              new TypeError(
-                'decode: step returned a frame without consuming any byte, so it would be called for ever on the same bytes',
-              ),
-            );
-            return;
-          }
-          subscriber.next(frame);
-          if (subscriber.closed) return;
-        }
-        draining = false;
-        if (ended) {
-          if (queue.length > 0) fail(new TruncatedFrameError(queue.takeAll()));
-          else subscriber.complete();
-        } else if (queue.length > maxBuffered) {
-          fail(new FrameTooLongError(maxBuffered, queue.length));
-        }
-      };
-
-      // As in decodeWith: takeWhile stops a synchronous source once this subscriber is closed.
-      const subscription = source.pipe(takeWhile(() => !subscriber.closed)).subscribe({
-        next: (chunk) => {
-          const bytes = chunkBytes(chunk, encoding);
-          if (bytes === undefined) {
-            fail(notAChunk(chunk));
-            return;
-          }
-          queue.push(bytes);
-          if (draining) arrived = true;
-          else drain();
-        },
-        error: fail,
-        complete: () => {
-          // takeWhile also completes when it stops a source for a closed subscriber.
-          if (subscriber.closed) return;
-          ended = true;
-          if (draining) arrived = true;
-          else drain();
-        },
-      });
-      return () => {
-        subscription.unsubscribe();
-        cursor.drop();
-      };
+      const decoder = new DecodeSubscriber(subscriber, createStep(), maxBuffered, encoding);
+      // Added before subscribing: a synchronous source sees `closed` as soon as the consumer leaves.
+      subscriber.add(decoder);
+      source.subscribe(decoder);
     });
+}
+
+/**
+ * One subscription of {@link decodeSteps}: the source's subscriber, holding the queue, the cursor
+ * and the step. One object, not closures around a wrapped observer, for memory: a server holds one
+ * per connection.
+ *
+ * Being both an Observer and a `Subscription` makes it a subscriber in RxJS's eyes: `subscribe`
+ * uses it as it is, rather than wrapping it in a `SafeSubscriber`. So it keeps a subscriber's
+ * contract itself: nothing is handled after `error`, `complete` or `unsubscribe`. It is one of its
+ * consumer's finalizers, so it is closed with the consumer (after an error, or once `take(n)` has
+ * enough), and a synchronous source checking `closed` stops then.
+ */
+class DecodeSubscriber<T> extends Subscription implements Observer<Uint8Array | string> {
+  private readonly queue = new ByteQueue();
+  private readonly cursor = new Cursor(this.queue);
+  /** The source completed. */
+  private ended = false;
+  /** A drain is under way: a chunk or the completion arriving meanwhile is left to it. */
+  private draining = false;
+  /** Bytes or the completion arrived during a step (only a step that made its own source emit sees that). */
+  private arrived = false;
+
+  constructor(
+    private readonly consumer: Subscriber<T>,
+    private readonly step: DecodeStep<T>,
+    private readonly maxBuffered: number,
+    private readonly encoding: BufferEncoding,
+  ) {
+    super();
+  }
+
+  next(chunk: Uint8Array | string): void {
+    if (this.closed || this.ended) return;
+    const bytes = chunkBytes(chunk, this.encoding);
+    if (bytes === undefined) {
+      this.fail(notAChunk(chunk));
+      return;
+    }
+    this.queue.push(bytes);
+    if (this.draining) this.arrived = true;
+    else this.drain();
+  }
+
+  error(error: unknown): void {
+    if (this.closed || this.ended) return;
+    this.fail(error);
+  }
+
+  complete(): void {
+    if (this.closed || this.ended) return;
+    this.ended = true;
+    if (this.draining) this.arrived = true;
+    else this.drain();
+  }
+
+  /** Drops the bytes buffered and unsubscribes from the source. */
+  override unsubscribe(): void {
+    this.cursor.drop();
+    super.unsubscribe();
+  }
+
+  /** Calls the step as long as bytes are buffered and it returns frames, and emits each frame. */
+  private drain(): void {
+    const { queue, cursor, consumer } = this;
+    this.draining = true;
+    while (queue.length > 0) {
+      this.arrived = false;
+      let frame: T | undefined;
+      try {
+        frame = cursor.call(this.step, this.ended);
+      } catch (error) {
+        this.fail(error);
+        return;
+      }
+      // Closed with the consumer (a step may unsubscribe it, a consumer such as take(n) too, during
+      // next): nothing more is emitted, and this drain is never resumed.
+      if (this.closed) return;
+      if (frame === undefined) {
+        if (this.arrived) continue;
+        break;
+      }
+      if (!cursor.commit()) {
+        this.fail(
+          new TypeError(
+            'decode: step returned a frame without consuming any byte, so it would be called for ever on the same bytes',
+          ),
+        );
+        return;
+      }
+      consumer.next(frame);
+      if (this.closed) return;
+    }
+    this.draining = false;
+    if (this.ended) {
+      if (queue.length > 0) this.fail(new TruncatedFrameError(queue.takeAll()));
+      else consumer.complete();
+    } else if (queue.length > this.maxBuffered) {
+      this.fail(new FrameTooLongError(this.maxBuffered, queue.length));
+    }
+  }
+
+  /** Drops the bytes buffered and errors the consumer, which then unsubscribes this. */
+  private fail(error: unknown): void {
+    this.cursor.drop();
+    this.consumer.error(error);
+  }
 }
 
 /**
