@@ -8,11 +8,13 @@
  * at its end is kept and the next chunk appended to it), the replies to one chunk are collected and
  * written in one `socket.write`, so one system call answers a batch of pipelined commands.
  *
- * Self-contained on purpose (no rx-tcp, not even the example's executor): a process running it
- * holds nothing of the library, for `bench/resp.ts` and the memory figure `bench/resp-memory.ts`.
+ * It shares only the commands with the example (`examples/resp-commands.ts`, pure, with no I/O),
+ * so that both do the same work; a process running it holds nothing of the library, for
+ * `bench/resp.ts` and the memory figure `bench/resp-memory.ts`.
  */
 import { once } from 'node:events';
 import * as net from 'node:net';
+import { execute, QUIT_OK, type Store } from '../examples/resp-commands';
 
 /** Bytes of one command the server holds at most (a bigger one is a protocol error): 1 MiB. */
 const MAX_BUFFERED = 1024 * 1024;
@@ -30,9 +32,6 @@ const LF = 10;
 
 /** A RESP protocol error: answered with `-ERR Protocol error: ...`, then the connection is closed. */
 class ProtocolError extends Error {}
-
-/** Keys are the key's bytes read as latin1: one char per byte, so lossless. */
-type Store = Map<string, Buffer>;
 
 /**
  * Starts the raw RESP server on 127.0.0.1:`port` (0: a port the OS chooses) and resolves once it
@@ -191,107 +190,4 @@ class Parser {
 
 function printable(byte: number): string {
   return byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The commands, as in examples/resp-server.ts.
-
-const OK = Buffer.from('+OK\r\n');
-/** The reply to QUIT; compared by identity: the connection ends after it is sent. */
-const QUIT_OK = Buffer.from('+OK\r\n');
-const PONG = Buffer.from('+PONG\r\n');
-const NIL = Buffer.from('$-1\r\n');
-const EMPTY_ARRAY = Buffer.from('*0\r\n');
-const NOT_AN_INTEGER = Buffer.from('-ERR value is not an integer or out of range\r\n');
-const OVERFLOW = Buffer.from('-ERR increment or decrement would overflow\r\n');
-const INT64_MAX = 2n ** 63n - 1n;
-const INT64_MIN = -(2n ** 63n);
-
-/** Runs `command` against `store` and returns its reply. `command` must not be empty. */
-function execute(store: Store, command: Buffer[]): Buffer {
-  const name = command[0].toString('latin1').toUpperCase();
-  const arity = command.length - 1;
-  switch (name) {
-    case 'PING':
-      if (arity > 1) return wrongArity(name);
-      return arity === 0 ? PONG : bulk(command[1]);
-    case 'ECHO':
-      if (arity !== 1) return wrongArity(name);
-      return bulk(command[1]);
-    case 'GET':
-      if (arity !== 1) return wrongArity(name);
-      return bulk(store.get(command[1].toString('latin1')));
-    case 'SET':
-      if (arity !== 2) return wrongArity(name);
-      // A copy: the argument is a view of a received chunk, which it would keep alive.
-      store.set(command[1].toString('latin1'), Buffer.from(command[2]));
-      return OK;
-    case 'INCR': {
-      if (arity !== 1) return wrongArity(name);
-      const key = command[1].toString('latin1');
-      const stored = store.get(key);
-      const value = stored === undefined ? 0n : parseInteger(stored);
-      if (value === undefined) return NOT_AN_INTEGER;
-      if (value === INT64_MAX) return OVERFLOW;
-      const incremented = String(value + 1n);
-      store.set(key, Buffer.from(incremented, 'latin1'));
-      return Buffer.from(`:${incremented}\r\n`, 'latin1');
-    }
-    case 'DEL': {
-      if (arity === 0) return wrongArity(name);
-      let deleted = 0;
-      for (let i = 1; i < command.length; i++) if (store.delete(command[i].toString('latin1'))) deleted++;
-      return Buffer.from(`:${deleted}\r\n`, 'latin1');
-    }
-    case 'COMMAND': // redis-cli asks for the command table (COMMAND DOCS): none to give
-      return EMPTY_ARRAY;
-    case 'CONFIG': // redis-benchmark asks for `save` and `appendonly` before it starts
-      return config(command);
-    case 'QUIT':
-      return QUIT_OK;
-    default:
-      return Buffer.from(`-ERR unknown command '${shown(command[0])}'\r\n`, 'latin1');
-  }
-}
-
-function config(command: Buffer[]): Buffer {
-  if (command.length !== 3 || command[1].toString('latin1').toUpperCase() !== 'GET') {
-    return Buffer.from('-ERR only CONFIG GET <parameter> is supported\r\n');
-  }
-  const parameter = command[2].toString('latin1').toLowerCase();
-  const value = parameter === 'save' ? '' : parameter === 'appendonly' ? 'no' : undefined;
-  if (value === undefined) return EMPTY_ARRAY;
-  return Buffer.concat([Buffer.from('*2\r\n'), bulk(Buffer.from(parameter)), bulk(Buffer.from(value))]);
-}
-
-function wrongArity(name: string): Buffer {
-  return Buffer.from(`-ERR wrong number of arguments for '${name.toLowerCase()}' command\r\n`, 'latin1');
-}
-
-/** A bulk string reply, `$<length>\r\n<bytes>\r\n`, in one Buffer; `$-1` for a missing value. */
-function bulk(value: Buffer | undefined): Buffer {
-  if (value === undefined) return NIL;
-  const head = `$${value.length}\r\n`;
-  const reply = Buffer.allocUnsafe(head.length + value.length + 2);
-  reply.write(head, 0, 'latin1');
-  value.copy(reply, head.length);
-  reply[reply.length - 2] = CR;
-  reply[reply.length - 1] = LF;
-  return reply;
-}
-
-/** A stored value as a 64-bit integer, written as Redis writes them (no sign `+`, no leading 0). */
-function parseInteger(value: Buffer): bigint | undefined {
-  const text = value.toString('latin1');
-  if (text.length > 20 || !/^(?:0|-?[1-9][0-9]*)$/.test(text)) return undefined;
-  const n = BigInt(text);
-  return n < INT64_MIN || n > INT64_MAX ? undefined : n;
-}
-
-/** A name quoted in an error reply, which is one line: no CR, LF or other control byte, 128 at most. */
-function shown(name: Buffer): string {
-  return name
-    .toString('latin1')
-    .slice(0, 128)
-    .replace(/[^\x20-\x7e]/g, '?');
 }
