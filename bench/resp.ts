@@ -4,7 +4,7 @@
  * in this process, doing the same commands with the same replies and limits:
  *
  * - recommended: `startRespServer` of `examples/resp-server.ts`, the way the README recommends
- *   (`reader.pipe(decode(respCommand), map(execute), tap(reply => writer.write(reply)))`);
+ *   (`reader.pipe(decode(respCommands()), map(execute), tap(reply => writer.write(reply)))`);
  * - pull-style: the same `execute`, its commands read as a README reader would write it first, an
  *   `async` loop per connection awaiting `reader.readLine()` for each header and
  *   `reader.reallyRead(n)` for each argument, and writing each reply with `writer.write`;
