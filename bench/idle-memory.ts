@@ -33,7 +33,7 @@ import {
   sideOrder,
   sized,
 } from './common';
-import { echoBack, listenRaw, startRxServer } from './servers';
+import { echoBack, listenRaw, openConnections, startRxServer } from './servers';
 
 const CONNECTIONS = sized(10_000, 2_000);
 const WARM_UP_CONNECTIONS = 500;
@@ -73,22 +73,6 @@ async function serverRole(side: Side): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // The client process: plain node:net whatever the server is.
 
-async function openConnections(port: number, count: number): Promise<net.Socket[]> {
-  const sockets: net.Socket[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < count) {
-      next++;
-      const socket = net.connect({ port, host: '127.0.0.1' });
-      await once(socket, 'connect');
-      socket.on('error', () => {});
-      sockets.push(socket);
-    }
-  };
-  await Promise.all(Array.from({ length: CONNECTS_IN_FLIGHT }, worker));
-  return sockets;
-}
-
 async function closeAll(sockets: net.Socket[]): Promise<void> {
   await Promise.all(
     sockets.map((socket) => {
@@ -103,10 +87,10 @@ function clientRole(): void {
   let held: net.Socket[] = [];
   process.on('message', async (message: { type: string; port: number; count: number }) => {
     if (message.type === 'warm-up') {
-      await closeAll(await openConnections(message.port, message.count));
+      await closeAll(await openConnections(message.port, message.count, CONNECTS_IN_FLIGHT));
       process.send!({ type: 'warmed' });
     } else if (message.type === 'open') {
-      held = await openConnections(message.port, message.count);
+      held = await openConnections(message.port, message.count, CONNECTS_IN_FLIGHT);
       process.send!({ type: 'opened' });
     } else if (message.type === 'close') {
       await closeAll(held);

@@ -26,7 +26,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import Module from 'node:module';
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import {
@@ -44,7 +44,7 @@ import {
   sized,
 } from './common';
 import { startRawRespServer } from './raw-resp-server';
-import { onLoopbackPortChosenByOs } from './servers';
+import { onLoopbackPortChosenByOs, openConnections } from './servers';
 
 const CONNECTIONS = Number(process.env.RESP_MEMORY_CONNECTIONS) || sized(10_000, 2_000);
 const WARM_UP_CONNECTIONS = 500;
@@ -141,22 +141,6 @@ async function serverRole(side: Side): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // The client process: plain node:net whatever the server is.
 
-async function openConnections(port: number, count: number): Promise<net.Socket[]> {
-  const sockets: net.Socket[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < count) {
-      next++;
-      const socket = net.connect({ port, host: '127.0.0.1' });
-      socket.on('error', () => {});
-      await once(socket, 'connect');
-      sockets.push(socket);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(CONNECTS_IN_FLIGHT, count) }, worker));
-  return sockets;
-}
-
 /** One PING on `socket`; resolves once its `+PONG` came back in full. */
 function ping(socket: net.Socket): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -201,12 +185,12 @@ function clientRole(): void {
   process.on('message', async (message: { type: string; port: number; count: number }) => {
     try {
       if (message.type === 'warm-up') {
-        const sockets = await openConnections(message.port, message.count);
+        const sockets = await openConnections(message.port, message.count, CONNECTS_IN_FLIGHT);
         await pingAll(sockets);
         await closeAll(sockets);
         process.send!({ type: 'warmed' });
       } else if (message.type === 'open') {
-        held = await openConnections(message.port, message.count);
+        held = await openConnections(message.port, message.count, CONNECTS_IN_FLIGHT);
         process.send!({ type: 'opened' });
       } else if (message.type === 'ping') {
         await pingAll(held);

@@ -152,3 +152,20 @@ export async function echoRaw(socket: net.Socket, total: number): Promise<number
   socket.destroy();
   return total / 1e6 / seconds;
 }
+
+/** Opens `count` plain node:net connections to 127.0.0.1:`port`, at most `inFlight` connects at a time. */
+export async function openConnections(port: number, count: number, inFlight: number): Promise<net.Socket[]> {
+  const sockets: net.Socket[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      next++;
+      const socket = net.connect({ port, host: '127.0.0.1' });
+      socket.on('error', () => {});
+      await once(socket, 'connect');
+      sockets.push(socket);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, worker));
+  return sockets;
+}
