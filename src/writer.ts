@@ -69,7 +69,8 @@ const LARGE_WRITE = 16 * 1024;
 /**
  * Sizes of the coalescing buffer: a cycle's first one is small (a slice of Node's shared pool, as
  * Node's own small writes are), and a cycle that writes more copies into the next size up. The
- * buffer is let go at the end of each cycle, so an idle connection holds none.
+ * buffer is let go at the end of a cycle once the OS took everything, so an idle connection holds
+ * none.
  */
 const SMALL_BUFFER = 1024;
 const MEDIUM_BUFFER = 8 * 1024;
