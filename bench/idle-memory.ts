@@ -15,7 +15,6 @@
  * Run alone with `npm run bench -- idle-memory`; `BENCH_QUICK=1` for 2 k.
  */
 import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import * as net from 'node:net';
 import {
   conclude,
@@ -33,7 +32,7 @@ import {
   sideOrder,
   sized,
 } from './common';
-import { echoBack, listenRaw, openConnections, startRxServer } from './servers';
+import { closeAll, echoBack, listenRaw, openConnections, startRxServer } from './servers';
 
 const CONNECTIONS = sized(10_000, 2_000);
 const WARM_UP_CONNECTIONS = 500;
@@ -72,16 +71,6 @@ async function serverRole(side: Side): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 // The client process: plain node:net whatever the server is.
-
-async function closeAll(sockets: net.Socket[]): Promise<void> {
-  await Promise.all(
-    sockets.map((socket) => {
-      const closed = once(socket, 'close');
-      socket.end();
-      return closed;
-    }),
-  );
-}
 
 function clientRole(): void {
   let held: net.Socket[] = [];

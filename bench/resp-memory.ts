@@ -24,7 +24,6 @@
  * constructor; `RESP_MEMORY_CONNECTIONS=n` sets the number of connections).
  */
 import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import Module from 'node:module';
 import type * as net from 'node:net';
 import * as path from 'node:path';
@@ -44,7 +43,7 @@ import {
   sized,
 } from './common';
 import { startRawRespServer } from './raw-resp-server';
-import { onLoopbackPortChosenByOs, openConnections } from './servers';
+import { closeAll, onLoopbackPortChosenByOs, openConnections } from './servers';
 
 const CONNECTIONS = Number(process.env.RESP_MEMORY_CONNECTIONS) || sized(10_000, 2_000);
 const WARM_UP_CONNECTIONS = 500;
@@ -168,16 +167,6 @@ function ping(socket: net.Socket): Promise<void> {
 
 async function pingAll(sockets: net.Socket[]): Promise<void> {
   await Promise.all(sockets.map(ping));
-}
-
-async function closeAll(sockets: net.Socket[]): Promise<void> {
-  await Promise.all(
-    sockets.map((socket) => {
-      const closed = once(socket, 'close');
-      socket.end();
-      return closed;
-    }),
-  );
 }
 
 function clientRole(): void {

@@ -169,3 +169,14 @@ export async function openConnections(port: number, count: number, inFlight: num
   await Promise.all(Array.from({ length: Math.min(inFlight, count) }, worker));
   return sockets;
 }
+
+/** Ends every socket and resolves once all are closed. */
+export async function closeAll(sockets: net.Socket[]): Promise<void> {
+  await Promise.all(
+    sockets.map((socket) => {
+      const closed = once(socket, 'close');
+      socket.end();
+      return closed;
+    }),
+  );
+}
