@@ -1,7 +1,7 @@
 import * as crypto from 'node:crypto';
 import { firstValueFrom, lastValueFrom, Subject, takeUntil } from 'rxjs';
-import { Outcome } from '../src/internal/outcome';
-import { socketTransport } from '../src/internal/socket-transport';
+import { socketTransport } from '../src/node/socket-transport';
+import { Outcome } from '../src/stream/outcome';
 import { type ClientAndPeer, clientAndPeer } from './helpers/client-and-peer';
 import { collect, waitFor } from './helpers/net';
 

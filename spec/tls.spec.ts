@@ -27,7 +27,7 @@ import { backUp, collect, once, rawServer, waitFor } from './helpers/net';
 import { loopback, tempDir } from './helpers/servers';
 
 /**
- * For the tests that need src/internal/socket-transport.ts to handle TLS sockets: its abort()
+ * For the tests that need src/node/socket-transport.ts to handle TLS sockets: its abort()
  * calls resetAndDestroy(), which Node refuses beneath TLS (ERR_INVALID_HANDLE_TYPE, thrown from
  * writer.error(), the buffer-age and force-close timers, Connection.destroy()), and its start()
  * never reports a socket that died before it was wired (a TLS connection reset while waiting for

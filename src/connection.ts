@@ -1,13 +1,13 @@
 import { asapScheduler, asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import type { Address } from './address';
 import { ConnectionAbortedError } from './errors';
-import { Outcome } from './internal/outcome';
-import { isSocketTransport } from './internal/socket-transport';
-import type { Transport, TransportListener } from './internal/transport';
-import { checkNumber, describe } from './internal/validate';
-import { Reader, type ReaderSource } from './reader';
-import type { Socket } from './socket';
-import { type BufferAgeLimit, Writer, type WriterCloseOptions, type WriterOwner } from './writer';
+import type { Socket } from './node/socket';
+import { isSocketTransport } from './node/socket-transport';
+import { Outcome } from './stream/outcome';
+import { Reader, type ReaderSource } from './stream/reader';
+import type { Transport, TransportListener } from './stream/transport';
+import { type BufferAgeLimit, Writer, type WriterCloseOptions, type WriterOwner } from './stream/writer';
+import { checkNumber, describe } from './validate';
 
 /** The options every connection has, whether it was made by `connect` or accepted by a server. */
 export interface ConnectionOptions {

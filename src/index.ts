@@ -1,6 +1,7 @@
 export { type Address, addressToString, type InetAddress, type UnixAddress } from './address';
-export { type ConnectOptions, connect } from './connect';
-export { type ConnectSockOptions, connectSock, DEFAULT_CONNECT_TIMEOUT } from './connect-sock';
+export { type ConnectOptions, connect } from './client/connect';
+export { type ConnectSockOptions, connectSock, DEFAULT_CONNECT_TIMEOUT } from './client/connect-sock';
+export { withConnection } from './client/with-connection';
 export {
   Connection,
   type ConnectionOptions,
@@ -9,9 +10,8 @@ export {
 } from './connection';
 export { isConnectionFailure } from './connection-failure';
 export * from './errors';
-export { CLOSE_FORCE_AFTER } from './internal/limits';
-export { DEFAULT_BACKLOG, type ListenOptions, listen } from './listen';
-export { EOF, Reader, type ReadLineOptions, type ReadUntilOptions, type ShortRead } from './reader';
+export { Socket } from './node/socket';
+export { DEFAULT_BACKLOG, type ListenOptions, listen } from './server/listen';
 export {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_PENDING_CONNECTIONS,
@@ -21,8 +21,15 @@ export {
   type ServerCloseOptions,
   type ServerEvent,
   type ServerOptions,
-} from './server';
-export { Socket } from './socket';
+} from './server/server';
+export { EOF, Reader, type ReadLineOptions, type ReadUntilOptions, type ShortRead } from './stream/reader';
+export {
+  type BufferAgeLimit,
+  CLOSE_FORCE_AFTER,
+  Writer,
+  type WriterCloseOptions,
+  type WriterState,
+} from './stream/writer';
 export { Tcp } from './tcp';
 export {
   toFile,
@@ -40,5 +47,3 @@ export {
   type WhereToListenJSON,
   type WhereToListenSpec,
 } from './where-to-listen';
-export { withConnection } from './with-connection';
-export { type BufferAgeLimit, Writer, type WriterCloseOptions, type WriterState } from './writer';

@@ -1,10 +1,10 @@
-import { connect } from './connect';
-import { connectSock } from './connect-sock';
-import { listen } from './listen';
-import { Server } from './server';
+import { connect } from './client/connect';
+import { connectSock } from './client/connect-sock';
+import { withConnection } from './client/with-connection';
+import { listen } from './server/listen';
+import { Server } from './server/server';
 import { toFile, toHostAndPort, toInetAddress, toUnixAddress } from './where-to-connect';
 import { onFile, onPort, onPortChosenByOs, WhereToListen } from './where-to-listen';
-import { withConnection } from './with-connection';
 
 /**
  * Async's `Tcp` module under one name, for code that reads like Async's: `Tcp.connect(...)`,

@@ -1,6 +1,6 @@
 import type { NetConnectOpts } from 'node:net';
 import { type Address, hostAndPortToString, type InetAddress, type UnixAddress } from './address';
-import { checkHost, checkIpLiteral, checkPort, checkUnixPath, describe } from './internal/validate';
+import { checkHost, checkIpLiteral, checkPort, checkUnixPath, describe } from './validate';
 
 /** Options of {@link toHostAndPort} and {@link toInetAddress}. */
 export interface ViaLocalOptions {

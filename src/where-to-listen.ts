@@ -1,5 +1,5 @@
 import { type Address, addressToString, type InetAddress, type UnixAddress } from './address';
-import { checkPort, checkUnixPath, describe } from './internal/validate';
+import { checkPort, checkUnixPath, describe } from './validate';
 
 /** What {@link WhereToListen.create} takes. */
 export interface WhereToListenSpec<A extends Address, L> {

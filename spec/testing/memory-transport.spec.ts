@@ -1,6 +1,6 @@
 import { TestScheduler } from 'rxjs/testing';
-import { memoryTransportPair } from '../../src/internal/memory-transport';
-import type { Transport } from '../../src/internal/transport';
+import type { Transport } from '../../src/stream/transport';
+import { memoryTransportPair } from '../../src/testing/memory-transport';
 import { testScheduler } from '../helpers/marbles';
 
 // The in-memory transport on its own, driven by a TestScheduler's flush(): what each end's

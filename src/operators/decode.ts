@@ -1,9 +1,9 @@
 import { Observable, type Observer, type OperatorFunction, type Subscriber, Subscription } from 'rxjs';
+import { ByteQueue } from '../bytes/byte-queue';
+import { MAX_LIMIT } from '../bytes/limits';
 import { FrameTooLongError, TruncatedFrameError } from '../errors';
-import { ByteQueue } from '../internal/byte-queue';
-import { chunkBytes, notAChunk } from '../internal/decode-with';
-import { MAX_LIMIT } from '../internal/limits';
-import { checkNumber, checkOneOf, checkPositiveInteger, describe } from '../internal/validate';
+import { checkNumber, checkOneOf, checkPositiveInteger, describe } from '../validate';
+import { chunkBytes, notAChunk } from './decode-with';
 
 /** Options of {@link decode}. */
 export interface DecodeOptions {

@@ -1,7 +1,7 @@
 import { map, type OperatorFunction } from 'rxjs';
+import { DEFAULT_MAX_FRAME_LENGTH, MAX_LIMIT } from '../bytes/limits';
 import { FrameTooLongError } from '../errors';
-import { DEFAULT_MAX_FRAME_LENGTH, MAX_LIMIT } from '../internal/limits';
-import { checkOneOf, checkPositiveInteger } from '../internal/validate';
+import { checkOneOf, checkPositiveInteger } from '../validate';
 import type { LengthPrefixedOptions } from './length-prefixed';
 
 /**

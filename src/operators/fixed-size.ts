@@ -1,8 +1,8 @@
 import type { OperatorFunction } from 'rxjs';
-import { decodeWith } from '../internal/decode-with';
-import { FixedSizeDecoder } from '../internal/fixed-size-decoder';
-import { MAX_LIMIT } from '../internal/limits';
-import { checkPositiveInteger } from '../internal/validate';
+import { FixedSizeDecoder } from '../bytes/fixed-size-decoder';
+import { MAX_LIMIT } from '../bytes/limits';
+import { checkPositiveInteger } from '../validate';
+import { decodeWith } from './decode-with';
 
 /**
  * Cuts a byte stream into frames of exactly `size` bytes, whatever the chunking.

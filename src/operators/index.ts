@@ -1,5 +1,5 @@
+export type { LineEncoding } from '../bytes/line-decoder';
 export { FrameTooLongError, TruncatedFrameError } from '../errors';
-export type { LineEncoding } from '../internal/line-decoder';
 export { type DecodeCursor, type DecodeOptions, type DecodeStep, decode } from './decode';
 export { type EncodeLengthPrefixedOptions, encodeLengthPrefixed } from './encode-length-prefixed';
 export { fixedSize } from './fixed-size';

@@ -1,7 +1,7 @@
 import type { OperatorFunction } from 'rxjs';
+import { DEFAULT_MAX_FRAME_LENGTH, MAX_LIMIT } from '../bytes/limits';
 import { FrameTooLongError, TruncatedFrameError } from '../errors';
-import { DEFAULT_MAX_FRAME_LENGTH, MAX_LIMIT } from '../internal/limits';
-import { checkOneOf, checkPositiveInteger } from '../internal/validate';
+import { checkOneOf, checkPositiveInteger } from '../validate';
 import { type DecodeCursor, decodeSteps } from './decode';
 
 /** Options of {@link lengthPrefixed}, and of its encoder {@link encodeLengthPrefixed}. */

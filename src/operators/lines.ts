@@ -1,8 +1,8 @@
 import type { OperatorFunction } from 'rxjs';
-import { decodeWith } from '../internal/decode-with';
-import { DEFAULT_MAX_LINE_LENGTH, MAX_LIMIT } from '../internal/limits';
-import { LineDecoder, type LineEncoding } from '../internal/line-decoder';
-import { checkOneOf, checkPositiveInteger } from '../internal/validate';
+import { DEFAULT_MAX_LINE_LENGTH, MAX_LIMIT } from '../bytes/limits';
+import { LineDecoder, type LineEncoding } from '../bytes/line-decoder';
+import { checkOneOf, checkPositiveInteger } from '../validate';
+import { decodeWith } from './decode-with';
 
 /** Options of {@link lines}. */
 export interface LinesOptions {

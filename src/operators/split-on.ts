@@ -1,8 +1,8 @@
 import type { OperatorFunction } from 'rxjs';
-import { decodeWith } from '../internal/decode-with';
-import { DelimiterDecoder } from '../internal/frame-decoder';
-import { DEFAULT_MAX_FRAME_LENGTH, MAX_LIMIT } from '../internal/limits';
-import { checkBoolean, checkDelimiter, checkPositiveInteger } from '../internal/validate';
+import { DelimiterDecoder } from '../bytes/frame-decoder';
+import { DEFAULT_MAX_FRAME_LENGTH, MAX_LIMIT } from '../bytes/limits';
+import { checkBoolean, checkDelimiter, checkPositiveInteger } from '../validate';
+import { decodeWith } from './decode-with';
 
 /** Options of {@link splitOn}. */
 export interface SplitOnOptions {

@@ -1,9 +1,9 @@
 import { asapScheduler } from 'rxjs';
 import type { Address, InetAddress } from '../address';
 import { type Connection, type ConnectionOptions, checkConnectionOptions } from '../connection';
-import { memoryTransportPair } from '../internal/memory-transport';
-import { checkNumber } from '../internal/validate';
+import { checkNumber } from '../validate';
 import { checkAddresses, DEFAULT_MEMORY_ADDRESSES, memoryConnection } from './memory-connection';
+import { memoryTransportPair } from './memory-transport';
 
 /** Options of {@link connectionPair}. */
 export interface ConnectionPairOptions<A extends Address = InetAddress> extends ConnectionOptions {

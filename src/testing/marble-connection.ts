@@ -2,10 +2,10 @@ import { asapScheduler, type Observable, ReplaySubject, type Subscription } from
 import type { RunHelpers, TestScheduler } from 'rxjs/testing';
 import type { Address, InetAddress } from '../address';
 import { type Connection, type ConnectionOptions, checkConnectionOptions } from '../connection';
-import { memoryTransportPair } from '../internal/memory-transport';
-import { checkBoolean, checkNumber, describe } from '../internal/validate';
+import { checkBoolean, checkNumber, describe } from '../validate';
 import { DEFAULT_WINDOW_SIZE } from './connection-pair';
 import { checkAddresses, DEFAULT_MEMORY_ADDRESSES, memoryConnection } from './memory-connection';
+import { memoryTransportPair } from './memory-transport';
 
 /** Options of {@link marbleConnection}. */
 export interface MarbleConnectionOptions<A extends Address = InetAddress>

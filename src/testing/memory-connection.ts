@@ -1,9 +1,9 @@
 import * as net from 'node:net';
 import type { Address, InetAddress } from '../address';
 import { Connection, type ConnectionInternals, type ConnectionOptions } from '../connection';
-import type { Transport } from '../internal/transport';
-import { describe } from '../internal/validate';
-import { Socket } from '../socket';
+import { Socket } from '../node/socket';
+import type { Transport } from '../stream/transport';
+import { describe } from '../validate';
 
 /**
  * @internal The addresses of an in-memory pair made without `addresses`: two loopback ports in the

@@ -1,9 +1,9 @@
 import { Observable, type Subscriber } from 'rxjs';
 import type { Address } from '../address';
 import type { Connection } from '../connection';
-import { HandlerRun } from '../internal/handler-run';
-import { describe } from '../internal/validate';
-import type { Handler } from '../server';
+import { HandlerRun } from '../server/handler-run';
+import type { Handler } from '../server/server';
+import { describe } from '../validate';
 
 /**
  * Runs a `Server.create` handler on one connection, closing it as the server would, so that a

@@ -1,8 +1,8 @@
 import type { Observable } from 'rxjs';
 import type { Address, InetAddress } from '../address';
-import { Outcome } from '../internal/outcome';
-import { describe } from '../internal/validate';
-import type { Handler } from '../server';
+import type { Handler } from '../server/server';
+import { Outcome } from '../stream/outcome';
+import { describe } from '../validate';
 import {
   type MarbleConnection,
   type MarbleConnectionOptions,

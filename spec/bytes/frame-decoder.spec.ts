@@ -1,15 +1,15 @@
 import fc from 'fast-check';
-import { FrameTooLongError, TruncatedFrameError } from '../../src/errors';
-import { ByteQueue } from '../../src/internal/byte-queue';
-import { FixedSizeDecoder } from '../../src/internal/fixed-size-decoder';
+import { ByteQueue } from '../../src/bytes/byte-queue';
+import { FixedSizeDecoder } from '../../src/bytes/fixed-size-decoder';
 import {
   ContentsDecoder,
   DelimiterDecoder,
   ExactDecoder,
   type FrameDecoder,
   Utf8LineDecoder,
-} from '../../src/internal/frame-decoder';
-import { LineDecoder } from '../../src/internal/line-decoder';
+} from '../../src/bytes/frame-decoder';
+import { LineDecoder } from '../../src/bytes/line-decoder';
+import { FrameTooLongError, TruncatedFrameError } from '../../src/errors';
 import { latin1 as b, oneByOne as bytesOneByOne, sizes as chunkSizes, cut } from '../helpers/framing';
 
 interface Outcome<T> {

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { ByteQueue } from '../../src/internal/byte-queue';
+import { ByteQueue } from '../../src/bytes/byte-queue';
 import { sizes as chunkSizes, cut, latin1 } from '../helpers/framing';
 
 const b = latin1;

@@ -1,6 +1,5 @@
 import { asapScheduler, Observable, of, type Subscriber, type TeardownLogic } from 'rxjs';
-import { ConcurrentReadError, ReaderClosedError } from './errors';
-import { ByteQueue } from './internal/byte-queue';
+import { ByteQueue } from '../bytes/byte-queue';
 import {
   ContentsDecoder,
   DelimiterDecoder,
@@ -8,9 +7,10 @@ import {
   type FrameDecoder,
   type ShortRead,
   Utf8LineDecoder,
-} from './internal/frame-decoder';
-import { DEFAULT_MAX_LINE_LENGTH, MAX_LIMIT } from './internal/limits';
-import { checkPositiveInteger } from './internal/validate';
+} from '../bytes/frame-decoder';
+import { DEFAULT_MAX_LINE_LENGTH, MAX_LIMIT } from '../bytes/limits';
+import { ConcurrentReadError, ReaderClosedError } from '../errors';
+import { checkPositiveInteger } from '../validate';
 import type { Writer, WriterWatcher } from './writer';
 
 /**

@@ -1,9 +1,9 @@
 import { from, Observable, type ObservableInput, type Subscription } from 'rxjs';
-import type { Address } from './address';
+import type { Address } from '../address';
+import type { Connection } from '../connection';
+import { CLOSE_AFTER_USE } from '../stream/writer';
+import type { WhereToConnect } from '../where-to-connect';
 import { type ConnectOptions, connect } from './connect';
-import type { Connection } from './connection';
-import { CLOSE_AFTER_USE } from './internal/limits';
-import type { WhereToConnect } from './where-to-connect';
 
 /**
  * Connects, runs `f` on the connection, and closes it when `f` is done.

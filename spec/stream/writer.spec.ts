@@ -2,8 +2,8 @@ import * as crypto from 'node:crypto';
 import * as fc from 'fast-check';
 import { BufferAgeLimitError, ConnectionAbortedError, ConsumerLeftError, WriterClosedError } from 'rx-tcp';
 import { asyncScheduler, firstValueFrom, from, lastValueFrom } from 'rxjs';
-import { type ClientAndPeer, clientAndPeer } from './helpers/client-and-peer';
-import { backUp, collect, once, readBytes } from './helpers/net';
+import { type ClientAndPeer, clientAndPeer } from '../helpers/client-and-peer';
+import { backUp, collect, once, readBytes } from '../helpers/net';
 
 type Peer = ClientAndPeer;
 const pair = clientAndPeer;

@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
 import type { SchedulerLike } from 'rxjs';
-import type { Transport, TransportListener } from './transport';
+import type { Transport, TransportListener } from '../stream/transport';
 
 // Two in-memory ends of a TCP connection, for `rx-tcp/testing`. The model is deliberately small,
 // but it keeps the properties the Reader and Writer depend on:

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import type { Transport, TransportListener } from './transport';
+import type { Transport, TransportListener } from '../stream/transport';
 
 const EMPTY = new Uint8Array(0);
 

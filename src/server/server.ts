@@ -10,17 +10,17 @@ import {
   type Subscription,
   throwError,
 } from 'rxjs';
-import { type Address, inetAddress } from './address';
-import { type ConnectionInternals, type ConnectionOptions, checkConnectionOptions } from './connection';
-import { HandlerRun } from './internal/handler-run';
-import { CLOSE_AFTER_USE, CLOSE_FORCE_AFTER } from './internal/limits';
-import { listenSockets } from './internal/listen-sockets';
-import { Outcome } from './internal/outcome';
-import { checkNumber, describe } from './internal/validate';
+import { type Address, inetAddress } from '../address';
+import { type ConnectionInternals, type ConnectionOptions, checkConnectionOptions } from '../connection';
+import { listenSockets } from '../node/listen-sockets';
+import { Outcome } from '../stream/outcome';
+import type { Reader } from '../stream/reader';
+import type { Writer, WriterCloseOptions } from '../stream/writer';
+import { CLOSE_AFTER_USE, CLOSE_FORCE_AFTER } from '../stream/writer';
+import { checkNumber, describe } from '../validate';
+import type { WhereToListen } from '../where-to-listen';
+import { HandlerRun } from './handler-run';
 import { acceptedConnection, checkWhereToListen, DEFAULT_BACKLOG } from './listen';
-import type { Reader } from './reader';
-import type { WhereToListen } from './where-to-listen';
-import type { Writer, WriterCloseOptions } from './writer';
 
 /**
  * What happens when a handler fails (errors, or throws) through a bug of its own: `'raise'` stops

@@ -1,5 +1,4 @@
 import { constants } from 'node:buffer';
-import type { WriterCloseOptions } from '../writer';
 
 /** Default longest line of `lines()`, in bytes without the line ending: 64 KiB. */
 export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
@@ -9,9 +8,3 @@ export const DEFAULT_MAX_FRAME_LENGTH = 16 * 1024 * 1024;
 
 /** The largest limit accepted: no frame can be longer than the largest `Buffer`. */
 export const MAX_LIMIT = Math.min(constants.MAX_LENGTH, Number.MAX_SAFE_INTEGER);
-
-/** How long a close waits for the writer to flush before it forces the connection closed: 30 s, as in Async. */
-export const CLOSE_FORCE_AFTER = 30_000;
-
-/** The close options of `withConnection` and a server's closes: one object, not one per close. */
-export const CLOSE_AFTER_USE: WriterCloseOptions = Object.freeze({ forceCloseAfter: CLOSE_FORCE_AFTER });

@@ -11,7 +11,7 @@ import {
   throwError,
   toArray,
 } from 'rxjs';
-import { backUp, collect, once, rawServer, waitFor } from './helpers/net';
+import { backUp, collect, once, rawServer, waitFor } from '../helpers/net';
 
 describe('withConnection', () => {
   let server: Awaited<ReturnType<typeof rawServer>>;

@@ -1,6 +1,6 @@
 import type { Socket as NodeSocket } from 'node:net';
-import { type Address, inetAddress } from './address';
-import { checkNumber } from './internal/validate';
+import { type Address, inetAddress } from '../address';
+import { checkNumber } from '../validate';
 
 /**
  * A connected socket: its addresses, its options, and the Node socket beneath it for whatever

@@ -1,8 +1,8 @@
 import * as crypto from 'node:crypto';
 import { ConcurrentReadError, EOF, FrameTooLongError, ReaderClosedError } from 'rx-tcp';
 import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
-import { type ClientAndPeer, clientAndPeer } from './helpers/client-and-peer';
-import { collect, once, waitFor } from './helpers/net';
+import { type ClientAndPeer, clientAndPeer } from '../helpers/client-and-peer';
+import { collect, once, waitFor } from '../helpers/net';
 
 type Peer = ClientAndPeer;
 const pair = clientAndPeer;

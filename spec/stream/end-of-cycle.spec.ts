@@ -1,4 +1,4 @@
-import { flushAtEndOfCycle } from '../../src/internal/end-of-cycle';
+import { flushAtEndOfCycle } from '../../src/stream/end-of-cycle';
 
 /** A flush that records when it ran. */
 function recorder(log: string[], name: string, fail?: Error) {

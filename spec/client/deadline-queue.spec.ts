@@ -1,6 +1,6 @@
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { DeadlineQueue, type Due, deadlineQueue } from '../../src/internal/deadline-queue';
+import { DeadlineQueue, type Due, deadlineQueue } from '../../src/client/deadline-queue';
 
 /** An entry that logs, with the virtual time, when it expires. */
 function entry(

@@ -29,8 +29,8 @@ import {
   timer,
   toArray,
 } from 'rxjs';
-import { once, waitFor } from './helpers/net';
-import { loopback, tempDir } from './helpers/servers';
+import { once, waitFor } from '../helpers/net';
+import { loopback, tempDir } from '../helpers/servers';
 
 type Inet = Server<InetAddress, number>;
 const servers: Server<never, unknown>[] = [];

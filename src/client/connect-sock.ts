@@ -11,13 +11,13 @@ import {
   type Subscription,
   type TeardownLogic,
 } from 'rxjs';
-import type { Address, UnixAddress } from './address';
-import { ConnectInterruptedError, ConnectTimeoutError } from './errors';
-import { type DeadlineQueue, type Due, deadlineQueue } from './internal/deadline-queue';
-import { onSocketError, SOCKET_SLOT } from './internal/socket-transport';
-import { checkNumber, describe } from './internal/validate';
-import { Socket } from './socket';
-import { WhereToConnect } from './where-to-connect';
+import type { Address, UnixAddress } from '../address';
+import { ConnectInterruptedError, ConnectTimeoutError } from '../errors';
+import { Socket } from '../node/socket';
+import { onSocketError, SOCKET_SLOT } from '../node/socket-transport';
+import { checkNumber, describe } from '../validate';
+import { WhereToConnect } from '../where-to-connect';
+import { type DeadlineQueue, type Due, deadlineQueue } from './deadline-queue';
 
 /** Options of {@link connectSock}. */
 export interface ConnectSockOptions {

@@ -1,9 +1,9 @@
 import type { Observable } from 'rxjs';
-import type { Address } from './address';
+import type { Address } from '../address';
+import { Connection, type ConnectionOptions, checkConnectionOptions } from '../connection';
+import { socketTransport } from '../node/socket-transport';
+import type { WhereToConnect } from '../where-to-connect';
 import { type ConnectSockOptions, connectWith } from './connect-sock';
-import { Connection, type ConnectionOptions, checkConnectionOptions } from './connection';
-import { socketTransport } from './internal/socket-transport';
-import type { WhereToConnect } from './where-to-connect';
 
 /** Options of {@link connect} and {@link withConnection}. */
 export interface ConnectOptions extends ConnectSockOptions, ConnectionOptions {}

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { MAX_UNIX_PATH_BYTES } from '../address';
+import { MAX_UNIX_PATH_BYTES } from './address';
 
 // Argument checks shared by every public entry point: each throws at the call, synchronously,
 // quoting the bad value.

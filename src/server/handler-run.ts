@@ -2,9 +2,9 @@ import { from, Subscription } from 'rxjs';
 import type { Address } from '../address';
 import type { Connection, ConnectionMonitor } from '../connection';
 import { isConnectionFailure } from '../connection-failure';
-import type { Handler } from '../server';
-import type { WriterCloseOptions } from '../writer';
-import { CLOSE_AFTER_USE } from './limits';
+import type { WriterCloseOptions } from '../stream/writer';
+import { CLOSE_AFTER_USE } from '../stream/writer';
+import type { Handler } from './server';
 
 /**
  * A `Server.create` handler running on one connection, as the server runs it (and

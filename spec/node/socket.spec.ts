@@ -13,9 +13,9 @@ import {
   toHostAndPort,
 } from 'rx-tcp';
 import { firstValueFrom, lastValueFrom, NEVER, type Subscription } from 'rxjs';
-import { makeCertificates } from './helpers/certificates';
-import { rawServer, waitFor } from './helpers/net';
-import { loopback, tempDir } from './helpers/servers';
+import { makeCertificates } from '../helpers/certificates';
+import { rawServer, waitFor } from '../helpers/net';
+import { loopback, tempDir } from '../helpers/servers';
 
 /** The socket options the kernel holds for a TCP socket. */
 interface KernelOptions {

@@ -1,18 +1,18 @@
 import type * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { Observable } from 'rxjs';
-import type { Address } from './address';
+import type { Address } from '../address';
 import {
   Connection,
   type ConnectionInternals,
   type ConnectionOptions,
   checkConnectionOptions,
-} from './connection';
-import { listenSockets } from './internal/listen-sockets';
-import { socketTransport } from './internal/socket-transport';
-import { checkNumber, describe } from './internal/validate';
-import { Socket } from './socket';
-import { WhereToListen } from './where-to-listen';
+} from '../connection';
+import { listenSockets } from '../node/listen-sockets';
+import { Socket } from '../node/socket';
+import { socketTransport } from '../node/socket-transport';
+import { checkNumber, describe } from '../validate';
+import { WhereToListen } from '../where-to-listen';
 
 /** Options of {@link listen}. */
 export interface ListenOptions<L> extends ConnectionOptions {

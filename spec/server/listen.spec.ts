@@ -16,9 +16,9 @@ import {
   withConnection,
 } from 'rx-tcp';
 import { firstValueFrom, lastValueFrom, mergeMap, type Subscription, take, toArray } from 'rxjs';
-import { takeoverLockName } from '../src/internal/socket-file';
-import { once, waitFor, within } from './helpers/net';
-import { loopback, tempDir } from './helpers/servers';
+import { takeoverLockName } from '../../src/node/socket-file';
+import { once, waitFor, within } from '../helpers/net';
+import { loopback, tempDir } from '../helpers/servers';
 
 describe('listen', () => {
   let subscription: Subscription | undefined;

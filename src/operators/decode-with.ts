@@ -1,6 +1,6 @@
 import { Observable, type OperatorFunction, takeWhile } from 'rxjs';
-import { ByteQueue } from './byte-queue';
-import type { FrameDecoder } from './frame-decoder';
+import { ByteQueue } from '../bytes/byte-queue';
+import type { FrameDecoder } from '../bytes/frame-decoder';
 
 /**
  * The one piece of operator plumbing behind every framing operator: each subscription gets its own

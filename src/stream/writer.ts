@@ -7,12 +7,17 @@ import {
   type SchedulerLike,
   type Subscription,
 } from 'rxjs';
-import { BufferAgeLimitError, ConnectionAbortedError, ConsumerLeftError, WriterClosedError } from './errors';
-import { flushAtEndOfCycle } from './internal/end-of-cycle';
-import { CLOSE_FORCE_AFTER } from './internal/limits';
-import { Outcome } from './internal/outcome';
-import type { Transport } from './internal/transport';
-import { describe } from './internal/validate';
+import { BufferAgeLimitError, ConnectionAbortedError, ConsumerLeftError, WriterClosedError } from '../errors';
+import { describe } from '../validate';
+import { flushAtEndOfCycle } from './end-of-cycle';
+import { Outcome } from './outcome';
+import type { Transport } from './transport';
+
+/** How long a close waits for the writer to flush before it forces the connection closed: 30 s, as in Async. */
+export const CLOSE_FORCE_AFTER = 30_000;
+
+/** The close options of `withConnection` and a server's closes: one object, not one per close. */
+export const CLOSE_AFTER_USE: WriterCloseOptions = Object.freeze({ forceCloseAfter: CLOSE_FORCE_AFTER });
 
 /** How long written bytes may wait unflushed: milliseconds, or `'unlimited'`. */
 export type BufferAgeLimit = number | 'unlimited';

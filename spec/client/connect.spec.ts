@@ -19,9 +19,9 @@ import {
 } from 'rx-tcp';
 import { asyncScheduler, firstValueFrom, lastValueFrom, NEVER, Subject, timer, toArray } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
-import { deadlineQueue } from '../src/internal/deadline-queue';
-import { testScheduler } from './helpers/marbles';
-import { blackhole, closedPort, listenerCounts, once, rawServer } from './helpers/net';
+import { deadlineQueue } from '../../src/client/deadline-queue';
+import { testScheduler } from '../helpers/marbles';
+import { blackhole, closedPort, listenerCounts, once, rawServer } from '../helpers/net';
 
 describe('connect', () => {
   let echo: Awaited<ReturnType<typeof rawServer>>;
@@ -310,7 +310,7 @@ describe('connect', () => {
     const child = spawn(
       process.execPath,
       ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', '-e', SHARED_SIGNAL_SCRIPT],
-      { cwd: path.resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: path.resolve(__dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
     let errors = '';
