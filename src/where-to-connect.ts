@@ -1,6 +1,10 @@
 import type { NetConnectOpts } from 'node:net';
 import { type Address, hostAndPortToString, type InetAddress, type UnixAddress } from './address';
+import { isBranded } from './brand';
 import { checkHost, checkIpLiteral, checkPort, checkUnixPath, describe } from './validate';
+
+/** The brand of `WhereToConnect`: `Symbol.for`, so that every copy of rx-tcp shares it. */
+const WHERE_TO_CONNECT: unique symbol = Symbol.for('rx-tcp.WhereToConnect');
 
 /** Options of {@link toHostAndPort} and {@link toInetAddress}. */
 export interface ViaLocalOptions {
@@ -16,6 +20,17 @@ export interface ViaLocalOptions {
  * {@link toUnixAddress}; immutable and reusable for any number of attempts.
  */
 export class WhereToConnect<A extends Address> {
+  /** @internal Marks instances of every copy of rx-tcp (see `Symbol.hasInstance` below). */
+  readonly [WHERE_TO_CONNECT] = true;
+
+  /**
+   * `instanceof` holds for instances made by any copy of rx-tcp in the process: an application
+   * that loads both the CommonJS and the ESM build has two `WhereToConnect` classes.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(value, WHERE_TO_CONNECT);
+  }
+
   /** @internal */
   constructor(
     /** The address family of the resulting connection. */

@@ -1,5 +1,9 @@
 import { type Address, addressToString, type InetAddress, type UnixAddress } from './address';
+import { isBranded } from './brand';
 import { checkPort, checkUnixPath, describe } from './validate';
+
+/** The brand of `WhereToListen`: `Symbol.for`, so that every copy of rx-tcp shares it. */
+const WHERE_TO_LISTEN: unique symbol = Symbol.for('rx-tcp.WhereToListen');
 
 /** What {@link WhereToListen.create} takes. */
 export interface WhereToListenSpec<A extends Address, L> {
@@ -36,6 +40,17 @@ export interface WhereToListenJSON<A extends Address> {
  * ```
  */
 export class WhereToListen<A extends Address, L> {
+  /** @internal Marks instances of every copy of rx-tcp. */
+  readonly [WHERE_TO_LISTEN] = true;
+
+  /**
+   * `instanceof` holds for instances made by any copy of rx-tcp in the process: an application
+   * that loads both the CommonJS and the ESM build has two `WhereToListen` classes.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(value, WHERE_TO_LISTEN);
+  }
+
   private constructor(
     /** `'inet'` or `'unix'`. */
     readonly socketType: A['family'],
