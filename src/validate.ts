@@ -5,37 +5,37 @@ import { MAX_UNIX_PATH_BYTES } from './address';
 // quoting the bad value.
 
 /** Throws unless `port` is an integer in `min`..65535. */
-export function checkPort(where: string, port: unknown, min = 1): number {
-  if (typeof port !== 'number') throw new TypeError(`${where}: port must be a number, got ${describe(port)}`);
+export function checkPort(caller: string, port: unknown, min = 1): number {
+  if (typeof port !== 'number') throw new TypeError(`${caller}: port must be a number, got ${describe(port)}`);
   if (!Number.isInteger(port) || port < min || port > 65535) {
-    throw new RangeError(`${where}: port must be an integer in ${min}..65535, got ${port}`);
+    throw new RangeError(`${caller}: port must be an integer in ${min}..65535, got ${port}`);
   }
   return port;
 }
 
 /** Throws unless `host` is a non-empty string. */
-export function checkHost(where: string, host: unknown): string {
-  if (typeof host !== 'string') throw new TypeError(`${where}: host must be a string, got ${describe(host)}`);
-  if (host.length === 0) throw new RangeError(`${where}: host must not be empty, got ""`);
+export function checkHost(caller: string, host: unknown): string {
+  if (typeof host !== 'string') throw new TypeError(`${caller}: host must be a string, got ${describe(host)}`);
+  if (host.length === 0) throw new RangeError(`${caller}: host must not be empty, got ""`);
   return host;
 }
 
 /** Throws unless `host` is an IPv4 or IPv6 literal. */
-export function checkIpLiteral(where: string, what: string, host: unknown): string {
+export function checkIpLiteral(caller: string, what: string, host: unknown): string {
   if (typeof host !== 'string' || isIP(host) === 0) {
-    throw new TypeError(`${where}: ${what} must be an IPv4 or IPv6 address literal, got ${describe(host)}`);
+    throw new TypeError(`${caller}: ${what} must be an IPv4 or IPv6 address literal, got ${describe(host)}`);
   }
   return host;
 }
 
 /** Throws unless `path` is a non-empty string that fits a Unix socket address. */
-export function checkUnixPath(where: string, path: unknown): string {
-  if (typeof path !== 'string') throw new TypeError(`${where}: path must be a string, got ${describe(path)}`);
-  if (path.length === 0) throw new RangeError(`${where}: path must not be empty, got ""`);
+export function checkUnixPath(caller: string, path: unknown): string {
+  if (typeof path !== 'string') throw new TypeError(`${caller}: path must be a string, got ${describe(path)}`);
+  if (path.length === 0) throw new RangeError(`${caller}: path must not be empty, got ""`);
   const bytes = Buffer.byteLength(path);
   if (bytes > MAX_UNIX_PATH_BYTES) {
     throw new RangeError(
-      `${where}: path is ${bytes} bytes, longer than the ${MAX_UNIX_PATH_BYTES} a Unix socket allows: ${JSON.stringify(path)}`,
+      `${caller}: path is ${bytes} bytes, longer than the ${MAX_UNIX_PATH_BYTES} a Unix socket allows: ${JSON.stringify(path)}`,
     );
   }
   return path;
@@ -54,13 +54,13 @@ export function describe(value: unknown): string {
 }
 
 /** Throws unless `value` is a number >= `min` (or, with `allowInfinity`, `Infinity`). */
-export function checkNumber(where: string, name: string, value: unknown, min = 0, integer = false): number {
+export function checkNumber(caller: string, name: string, value: unknown, min = 0, integer = false): number {
   if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new TypeError(`${where}: ${name} must be a number, got ${describe(value)}`);
+    throw new TypeError(`${caller}: ${name} must be a number, got ${describe(value)}`);
   }
   if (value < min || (integer && !Number.isInteger(value))) {
     throw new RangeError(
-      `${where}: ${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${value}`,
+      `${caller}: ${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${value}`,
     );
   }
   return value;
