@@ -59,7 +59,7 @@ describe('review findings (issue 17)', () => {
     return { server, events, closed };
   }
 
-  // D1 (writer.ts:184, :589, :609): a string handed to Node is counted by `writableLength` in UTF-16
+  // D1: a string handed to Node is counted by `writableLength` in UTF-16
   // units (net.Socket has decodeStrings: false), while the writer counts UTF-8 bytes in `handed`.
   // Expected: bytesToWrite grows by the 10 000 bytes queued. Actual: by 5000.
   it('D1 bytesToWrite counts the UTF-8 bytes of a queued multi-byte string', async () => {
@@ -126,9 +126,8 @@ describe('review findings (issue 17)', () => {
     expect(queuedAtFlush).toBeLessThanOrEqual(100 * text.length);
   });
 
-  // D2 (handler-run.ts:82 `if (this.closing) return`, writer.ts:308 `if (this.life !== 'open')
-  // return`): a connection already closing (its handler done, or an idle close) keeps the close
-  // options it was given (CLOSE_AFTER_USE, 30 s: server.ts:526 for the idle close); Server.close's
+  // D2: a connection already closing (its handler done, or an idle close) keeps the close
+  // options it was given (CLOSE_AFTER_USE, 30 s, for the idle close); Server.close's
   // forceCloseAfter never reaches it.
   // Expected (SPEC Listening: closing a connection flushes its writer for at most forceCloseAfter,
   // then resets it): close() completes in ~100 ms. Actual: it waits for the 30 s force-close.
@@ -174,7 +173,7 @@ describe('review findings (issue 17)', () => {
     expect(close.result()).toEqual({ done: true });
   });
 
-  // D3 (connection-failure.ts:63-68; reader.ts:383): after an idle close (Served.checkIdle ->
+  // D3: after an idle close (ServerRun.checkIdle ->
   // release -> reader.shut), a read by the handler fails with ReaderClosedError, which is not a
   // connection failure, so it is a handler error and, with 'raise', stops the server.
   // Expected (SPEC Listening: an idle timeout closes the connection ... nothing the handler does
@@ -204,7 +203,7 @@ describe('review findings (issue 17)', () => {
     expect(server.isClosed()).toBe(false);
   });
 
-  // D4 (listen-sockets.ts:123 `if (server.listening) server.close()`, :83 `if (closed) return`):
+  // D4:
   // an inet listen with a host goes through a DNS lookup first, so `listening` is still false when
   // an early unsubscribe stops it; server.close() is skipped, the lookup completes, and the Node
   // server listens for ever, reachable and unowned (a port and a descriptor leaked).
@@ -232,10 +231,10 @@ describe('review findings (issue 17)', () => {
     expect(outcome).toBe('refused');
   });
 
-  // D5 (handler-run.ts:62+65, :71-72, :77-78): error(), complete() and stop() call
+  // D5: error(), complete() and stop() call
   // this.unsubscribe() before this.close(); an UnsubscriptionError from the handler's teardown
   // skips the close: the connection is never closed and its slot never freed. Through stop(), it
-  // is thrown out of Server.close() and the remaining connections are not stopped (server.ts:430).
+  // is thrown out of Server.close() and the remaining connections are not stopped.
   // Through complete()/error() it escapes into whatever completed the handler (a timer: uncaught,
   // as RxJS does), but the slot leak is the library's.
   it('D5 a handler whose teardown throws still has its connection closed and its slot freed', async () => {
@@ -266,11 +265,11 @@ describe('review findings (issue 17)', () => {
     expect(server.numConnections).toBe(0);
   });
 
-  // D6 (writer.ts:201-205, :344-347): `left` is resolved only by transportFailed; a writer that
+  // D6: `left` is resolved only by transportFailed; a writer that
   // closes normally (or fails on buffer age / force-close) never settles consumerLeft.
   // Expected (SPEC Writer "One life, one ending" and the Writer doc comment: every consumerLeft
   // settles on every path): settled once the writer is closed. Actual: pending for ever.
-  // (spec/reliability/fault-model.spec.ts:171 assumes the opposite: "Need not settle".)
+  // (spec/reliability/fault-model.spec.ts assumed the opposite: "Need not settle".)
   it('D6 consumerLeft settles once the writer has ended', async () => {
     // SPEC "One life, one ending": every waiter, consumerLeft included, settles on every path.
     const p = await pair();
@@ -284,7 +283,7 @@ describe('review findings (issue 17)', () => {
     expect(left.result()).toBeDefined();
   });
 
-  // D7 (connection.ts:303-304 -> writer.ts:344-347 -> :333-341): our own connection.destroy() goes through
+  // D7: our own connection.destroy() goes through
   // transportClosed -> transportFailed: consumerLeft emits ("the peer is gone") and the writer fails
   // with ConsumerLeftError ("the peer left with N bytes undelivered"), cause ConnectionAbortedError.
   // Expected (SPEC: ConnectionAbortedError is kept for teardown by this side; consumerLeft emits
@@ -305,7 +304,7 @@ describe('review findings (issue 17)', () => {
     });
   });
 
-  // D8 (writer.ts:407-411): in 'gone', drop(0) for write('') fails the writer with
+  // D8: in 'gone', drop(0) for write('') fails the writer with
   // ConsumerLeftError(0); in 'open' an empty write is a no-op. Expected: still 'gone', close()
   // completes. Actual: 'failed', close() errors, bytesLost 0.
   it('D8 an empty write after the peer left fails the writer although nothing is lost', async () => {
@@ -376,7 +375,7 @@ describe('review findings (issue 17)', () => {
     expect(failedAt! - firstQueued!).toBeLessThan(limit + 200);
   });
 
-  // D9 (writer.ts:221-230, :482-496): write() does not check its argument; a number passes as
+  // D9: write() does not check its argument; a number passes as
   // bytes with byteLength undefined, `buffered` and `bytesWritten` become NaN, every later write
   // throws RangeError (offset NaN) and flushed() never settles.
   it('D9 a careless write(42) from untyped code: rejected at the call, not a corrupted writer', async () => {
@@ -409,7 +408,7 @@ describe('review findings (issue 17)', () => {
     expect(Buffer.concat(received).toString()).toBe('hello');
   });
 
-  // D10 (server.ts:337-338): accept() emits 'accepted', then start()s without checking closeStarted
+  // D10: accept() emits 'accepted', then start()s without checking closeStarted
   // again; a close() made by an events subscriber (re-entrant) is followed by a handler call.
   // Expected (SPEC: no handler is called after close()): the socket dropped, no handler, 0 slots.
   // Actual: the handler runs, numConnections 1 after closeFinished completed (never closed).
@@ -438,7 +437,7 @@ describe('review findings (issue 17)', () => {
     });
   });
 
-  // D11 (writer.ts:485-487, also :468-479 and :490-496): flushNow() inside a write can fail the
+  // D11: flushNow() inside a write can fail the
   // writer synchronously (the fast-path socket.write reports ECONNRESET/EPIPE at once); the write
   // then goes on with hand()/buffer copy on the failed writer, so its bytes are never counted in
   // bytesLost (and are handed to a destroyed socket, or copied into a fresh 64 KiB buffer).

@@ -505,10 +505,10 @@ describe('Server.create', () => {
     const peer = client(server.listeningOn);
     await peer.connected;
     await waitFor(() => server.numConnections === 1);
-    const { served } = server as unknown as { served: { slot: number }[] };
-    served[0].slot = 1;
+    const { runs } = server as unknown as { runs: { slot: number }[] };
+    runs[0].slot = 1;
     expect(() => server.invariant()).toThrow(/Server invariant broken: a connection out of its slot/);
-    served[0].slot = 0;
+    runs[0].slot = 0;
     server.invariant();
   });
 

@@ -1,5 +1,5 @@
-import * as net from 'node:net';
-import * as tls from 'node:tls';
+import type * as net from 'node:net';
+import type * as tls from 'node:tls';
 import {
   asyncScheduler,
   from,
@@ -13,6 +13,7 @@ import {
 } from 'rxjs';
 import type { Address, UnixAddress } from '../address';
 import { ConnectInterruptedError, ConnectTimeoutError } from '../errors';
+import { openSocket } from '../node/open-socket';
 import { Socket } from '../node/socket';
 import { onSocketError, SOCKET_SLOT } from '../node/socket-transport';
 import { checkNumber, describe } from '../validate';
@@ -250,15 +251,7 @@ class Attempt<A extends Address, T> implements AttemptEvents, AbortWaiter, Due {
     }
     if (this.done) return undefined;
 
-    let socket: AttemptSocket;
-    if (tlsOptions === undefined) {
-      socket = net.connect(where.netOptions);
-    } else {
-      const extra = tlsOptions === true ? {} : tlsOptions;
-      // SNI carries host names only (RFC 6066); an IP literal is still checked against the certificate.
-      const servername = net.isIP(where.serverName ?? '') === 0 ? where.serverName : undefined;
-      socket = tls.connect({ servername, ...where.netOptions, ...extra });
-    }
+    const socket: AttemptSocket = openSocket(where, tlsOptions);
     this.socket = socket;
     socket[SOCKET_SLOT] = this;
     socket.on(connectEvent, onAttemptConnect);

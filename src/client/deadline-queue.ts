@@ -15,9 +15,9 @@ export interface Due {
  * The deadlines of one scheduler, with one alarm for them all: the connect timeout of every
  * attempt, rather than a timer of its own per attempt. Arming and cancelling a Node timer per
  * connection made (a `Timeout`, a timer list created and dropped each time, a call into libuv, and
- * RxJS's action around it) cost a client about 4% of its connection rate; here an attempt costs
- * linking and unlinking itself, and the alarm is set again only when it rings, at most once per
- * timeout period.
+ * RxJS's action around it) is a cost a client making many connections pays on each; here an
+ * attempt costs linking and unlinking itself, and the alarm is set again only when it rings, at
+ * most once per timeout period.
  *
  * Entries are kept in deadline order by appending only: an entry due before the newest one (a
  * shorter timeout than the others waiting) is refused, and its caller times it by itself. The
@@ -33,11 +33,6 @@ export class DeadlineQueue {
   private alarmAt = 0;
 
   constructor(private readonly scheduler: SchedulerLike) {}
-
-  /** True while no entry waits. */
-  get isEmpty(): boolean {
-    return this.oldest === undefined;
-  }
 
   /**
    * Adds `due` as the newest entry, and sees that the alarm rings in time for it. Returns false,
@@ -117,12 +112,12 @@ function unref(action: Subscription): void {
 const queues = new WeakMap<SchedulerLike, DeadlineQueue>();
 
 /**
- * The deadline queue of `scheduler`, if it keeps real time; `undefined` for a virtual clock (a
- * `TestScheduler`, or `asyncScheduler` inside `TestScheduler.run`), whose deadlines are timed one
- * by one as before, so that one queue never mixes two clocks.
+ * The deadline queue of `scheduler`, if it is on the wall clock now; `undefined` for a virtual
+ * clock (a `TestScheduler`, or `asyncScheduler` inside `TestScheduler.run`), whose deadlines the
+ * caller times one by one.
  */
 export function deadlineQueue(scheduler: SchedulerLike): DeadlineQueue | undefined {
-  if (Math.abs(scheduler.now() - Date.now()) > REAL_TIME_SLACK) return undefined;
+  if (!onWallClock(scheduler)) return undefined;
   let queue = queues.get(scheduler);
   if (queue === undefined) {
     queue = new DeadlineQueue(scheduler);
@@ -131,5 +126,17 @@ export function deadlineQueue(scheduler: SchedulerLike): DeadlineQueue | undefin
   return queue;
 }
 
-/** How far from `Date.now()` a scheduler's clock may be and still count as real time. */
-const REAL_TIME_SLACK = 60_000;
+/**
+ * Whether `scheduler` keeps wall-clock time now. One queue must never hold deadlines of two clocks:
+ * an alarm set on one may never ring on the other, and their deadlines are not comparable. Yet one
+ * scheduler object may change clocks (`asyncScheduler` is on virtual time inside
+ * `TestScheduler.run`), and RxJS has no public way to ask which clock a scheduler is on; so its
+ * reading is compared with `Date.now()`. A virtual clock starts at 0, decades from the wall clock,
+ * so the margin need not be tight.
+ */
+function onWallClock(scheduler: SchedulerLike): boolean {
+  return Math.abs(scheduler.now() - Date.now()) <= WALL_CLOCK_MARGIN;
+}
+
+/** How far from `Date.now()` a scheduler's clock may be and still count as the wall clock. */
+const WALL_CLOCK_MARGIN = 60_000;

@@ -30,9 +30,9 @@ export interface ListenSocketsOptions<A extends Address> {
 /**
  * Binds and listens, and hands each accepted socket to `options.onSocket`; returns what stops
  * listening: it closes the listening socket (and, for a Unix socket, removes its file if it is
- * still its own), and may be called more than once. The one place where `net.Server` events are wired; `listen` and
- * `Server.create` build on it. Callbacks rather than an Observable: a server accepting thousands
- * of connections a second would otherwise pay a subscriber's layers for each.
+ * still its own), and may be called more than once. The one place where `net.Server` events are
+ * wired; `listen` and `Server.create` build on it. Callbacks rather than an Observable: a server
+ * accepting thousands of connections a second would otherwise pay a subscriber's layers for each.
  */
 export function listenSockets<A extends Address>(
   where: WhereToListen<A, unknown>,
@@ -48,8 +48,8 @@ export function listenSockets<A extends Address>(
     try {
       options.onSocket(socket);
     } catch (error) {
-      // Never thrown into Node's event emitter: that socket is closed and listening fails, as
-      // an error of the subscriber used to make it.
+      // Never thrown into Node's event emitter, where it would be uncaught: that socket is closed,
+      // and listening fails with the error.
       socket.destroy();
       if (!closed) options.onError(error as Error);
     }

@@ -1,10 +1,18 @@
-import { from, Subscription } from 'rxjs';
+import { from, type ObservableInput } from 'rxjs';
 import type { Address } from '../address';
+import { BareSubscriber } from '../bare-subscriber';
 import type { Connection, ConnectionMonitor } from '../connection';
 import { isConnectionFailure } from '../connection-failure';
-import type { WriterCloseOptions } from '../stream/writer';
+import type { Reader } from '../stream/reader';
+import type { Writer, WriterCloseOptions } from '../stream/writer';
 import { CLOSE_AFTER_USE } from '../stream/writer';
-import type { Handler } from './server';
+
+/** The handler of `Server.create`: serves one connection; its end closes the connection. */
+export type Handler<A extends Address> = (
+  address: A,
+  reader: Reader,
+  writer: Writer,
+) => ObservableInput<unknown>;
 
 /**
  * A `Server.create` handler running on one connection, as the server runs it (and
@@ -18,12 +26,12 @@ import type { Handler } from './server';
  * (a transfer erroring on a reset, say): {@link isConnectionFailure} decides, and such a failure
  * only closes this connection and is told to {@link ended} with it.
  *
- * Being both an Observer and a `Subscription` makes it a subscriber in RxJS's eyes: `subscribe`
- * uses it as it is, rather than wrapping it in a `SafeSubscriber` (a subscriber, an observer and
- * three bound functions per connection). So it keeps a subscriber's contract itself: nothing is
- * delivered after `error`, `complete` or `unsubscribe`, and either of the first two unsubscribes.
+ * It subscribes to the handler as a {@link BareSubscriber}, and so keeps a subscriber's contract.
  */
-export abstract class HandlerRun<A extends Address> extends Subscription implements ConnectionMonitor {
+export abstract class HandlerRun<A extends Address>
+  extends BareSubscriber<unknown>
+  implements ConnectionMonitor
+{
   protected connection!: Connection<A>;
   protected address!: A;
   /**

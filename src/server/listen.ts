@@ -38,8 +38,9 @@ export const DEFAULT_BACKLOG = 511;
  *
  * Cold: subscribing binds and listens (`onListening` says when, and on what); unsubscribing closes
  * the listening socket (and removes a Unix socket's file, if it is still its own). The connections
- * emitted are the subscriber's to close. This is the composable primitive under `Server.create`:
- * with RxJS operators it makes any server shape.
+ * emitted are the subscriber's to close. Where `Server.create` runs a handler per connection, with
+ * its slots, idle timeout and close, `listen` leaves all that to RxJS operators, which make any
+ * server shape from it.
  *
  * ```ts
  * import { mergeMap } from 'rxjs';

@@ -1,8 +1,7 @@
 import { Observable, type Subscriber } from 'rxjs';
 import type { Address } from '../address';
 import type { Connection } from '../connection';
-import { HandlerRun } from '../server/handler-run';
-import type { Handler } from '../server/server';
+import { type Handler, HandlerRun } from '../server/handler-run';
 import { describe } from '../validate';
 
 /**
@@ -43,7 +42,7 @@ export function serveConnection<A extends Address>(
     throw new TypeError(`serveConnection: handler must be a function, got ${describe(handler)}`);
   }
   return new Observable<void>((subscriber) => {
-    const run = new ServedConnection<A>(subscriber);
+    const run = new StandaloneRun<A>(subscriber);
     // The connection exists already, so the run hears of it through subscriptions, not as its
     // monitor; a handler test holds one connection, not ten thousand.
     const left = connection.writer.consumerLeft.subscribe(() => run.peerLeft());
@@ -57,8 +56,8 @@ export function serveConnection<A extends Address>(
   });
 }
 
-/** A handler run whose end is the result of `serveConnection`. */
-class ServedConnection<A extends Address> extends HandlerRun<A> {
+/** A handler run outside any server: its end is the result of `serveConnection`. */
+class StandaloneRun<A extends Address> extends HandlerRun<A> {
   private failure: { error: unknown } | undefined;
 
   constructor(private readonly subscriber: Subscriber<void>) {

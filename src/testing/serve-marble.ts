@@ -1,6 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { Address, InetAddress } from '../address';
-import type { Handler } from '../server/server';
+import type { Handler } from '../server/handler-run';
 import { Outcome } from '../stream/outcome';
 import { describe } from '../validate';
 import {
