@@ -1,5 +1,6 @@
 import * as crypto from 'node:crypto';
-import { firstValueFrom, lastValueFrom, Subject, takeUntil } from 'rxjs';
+import { connectionPair } from 'rx-tcp/testing';
+import { firstValueFrom, lastValueFrom, Observable, Subject, takeUntil } from 'rxjs';
 import { socketTransport } from '../src/node/socket-transport';
 import { Outcome } from '../src/stream/outcome';
 import { type ClientAndPeer, clientAndPeer } from './helpers/client-and-peer';
@@ -35,6 +36,46 @@ describe('Outcome (no teardown, one waiter without an array)', () => {
     outcome.subscribe({ error: (error) => (failed = error) });
     outcome.reject(new Error('boom'));
     expect(failed).toEqual(new Error('boom'));
+  });
+});
+
+describe('Outcome.asObservable (what callers get cannot settle the outcome)', () => {
+  /** The ways to settle an outcome, none of which a caller may reach. */
+  const settlers = ['resolve', 'complete', 'reject'];
+
+  it('is a plain Observable, the same each time, that sees the outcome when it comes', () => {
+    const outcome = new Outcome();
+    const view = outcome.asObservable();
+    expect(outcome.asObservable()).toBe(view);
+    expect(view).not.toBeInstanceOf(Outcome);
+    expect(view).toBeInstanceOf(Observable);
+    for (const name of settlers) expect(name in view).toBe(false);
+    const seen: string[] = [];
+    view.subscribe({ next: () => seen.push('next'), complete: () => seen.push('complete') });
+    expect(seen).toEqual([]);
+    outcome.resolve();
+    expect(seen).toEqual(['next', 'complete']);
+    view.subscribe({ error: (error) => seen.push(`late ${error}`), complete: () => seen.push('late') });
+    expect(seen).toEqual(['next', 'complete', 'late']);
+    const failed = new Outcome();
+    failed.reject('boom');
+    failed.asObservable().subscribe({ error: (error) => seen.push(`error ${error}`) });
+    expect(seen).toEqual(['next', 'complete', 'late', 'error boom']);
+  });
+
+  it('is what a writer and a connection hand out: none of their Observables settles them', async () => {
+    const [a, b] = connectionPair();
+    const { writer } = a;
+    writer.write('x');
+    const pending = writer.flushed();
+    const handedOut = [pending, writer.consumerLeft, writer.closeFinished, a.closed];
+    await lastValueFrom(pending);
+    handedOut.push(writer.flushed(), a.close()); // flushed already, and closing
+    for (const observable of handedOut) {
+      for (const name of settlers) expect(name in observable).toBe(false);
+    }
+    await lastValueFrom(b.close());
+    await lastValueFrom(a.closed);
   });
 });
 

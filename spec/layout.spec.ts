@@ -32,7 +32,16 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
     'node/',
     'server/',
   ],
-  testing: [...BASICS, 'connection', 'connection-failure', 'bytes/', 'stream/', 'node/', 'server/', 'testing/'],
+  testing: [
+    ...BASICS,
+    'connection',
+    'connection-failure',
+    'bytes/',
+    'stream/',
+    'node/',
+    'server/',
+    'testing/',
+  ],
   entry: ['*'],
 };
 

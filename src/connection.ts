@@ -1,8 +1,7 @@
-import { asapScheduler, asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import type { Address } from './address';
 import { ConnectionAbortedError } from './errors';
 import type { Socket } from './node/socket';
-import { isSocketTransport } from './node/socket-transport';
 import { Outcome } from './stream/outcome';
 import { Reader, type ReaderSource } from './stream/reader';
 import type { Transport, TransportListener } from './stream/transport';
@@ -29,21 +28,20 @@ export interface ConnectionOptions {
 /** @internal What the library itself adds to a connection, beyond the user's options. */
 export interface ConnectionInternals {
   /**
-   * Runs the writer's flush of small writes. Default: `options.scheduler`; else, over a real
-   * socket, the end of the event loop's cycle (real I/O runs in real time, even inside
-   * `TestScheduler.run`); else (an in-memory transport) `asapScheduler`, which `TestScheduler.run`
-   * makes virtual.
+   * Runs the writer's flush of small writes. Default: `options.scheduler`, else the end of the
+   * event loop's cycle, which suits a socket: its I/O runs in real time, even inside
+   * `TestScheduler.run`. A transport whose deliveries run on a scheduler passes that one.
    */
   flushScheduler?: SchedulerLike;
-  /** Sees every write as it is made (`rx-tcp/testing`). */
-  tap?: (data: string | Uint8Array) => void;
+  /** The writer's class: `Writer`, or one that extends it to see every write. Default `Writer`. */
+  writerClass?: typeof Writer;
   /** Called on every chunk received and every write made (idle timeouts). */
   onActivity?: () => void;
   /**
    * Told when the peer leaves, when the writer fails and when the socket is closed, without a
-   * subscription to `consumerLeft`, `closeFinished` and `closed` (each a few hundred bytes for as
-   * long as the connection lives): for a server holding many connections, one object per
-   * connection with these three methods.
+   * subscription to `consumerLeft`, `closeFinished` and `closed` (each held for as long as the
+   * connection lives): for a server holding many connections, one object per connection with
+   * these three methods.
    */
   monitor?: ConnectionMonitor;
 }
@@ -97,7 +95,7 @@ export class Connection<A extends Address = Address> {
   readonly reader: Reader;
   /** The sending side: buffered writes, flush, close. */
   readonly writer: Writer;
-  private readonly link: Link;
+  private readonly wiring: ConnectionWiring;
 
   /** @internal Wires `transport` to a new Reader and Writer and starts reading. */
   constructor(
@@ -107,33 +105,25 @@ export class Connection<A extends Address = Address> {
     options: ConnectionOptions = {},
     internals: ConnectionInternals = {},
   ) {
-    const { tap, onActivity } = internals;
-    const flushScheduler =
-      internals.flushScheduler ??
-      options.scheduler ??
-      (isSocketTransport(transport) ? 'end-of-cycle' : asapScheduler);
     const {
       readerBufferSize = DEFAULT_READER_BUFFER_SIZE,
       bufferAgeLimit = DEFAULT_BUFFER_AGE_LIMIT,
       scheduler = asyncScheduler,
     } = options;
-    const link = new Link(transport, onActivity, internals.monitor);
-    this.link = link;
-    this.reader = link.reader = new Reader(link, readerBufferSize);
-    this.writer = link.writer = new Writer(
+    const { onActivity, writerClass = Writer } = internals;
+    const flushScheduler = internals.flushScheduler ?? options.scheduler ?? 'end-of-cycle';
+    const wiring = new ConnectionWiring(transport, onActivity, internals.monitor);
+    this.wiring = wiring;
+    this.reader = wiring.reader = new Reader(wiring, readerBufferSize);
+    this.writer = wiring.writer = new writerClass(
       transport,
-      link,
+      wiring,
       bufferAgeLimit,
       scheduler,
       flushScheduler,
-      onActivity === undefined || tap === undefined
-        ? (tap ?? onActivity)
-        : (data) => {
-            onActivity();
-            tap(data);
-          },
+      onActivity,
     );
-    transport.start(link);
+    transport.start(wiring);
   }
 
   /** Our end's address. */
@@ -148,7 +138,7 @@ export class Connection<A extends Address = Address> {
 
   /** Completes once the underlying socket is closed. Hot, replaying. */
   get closed(): Observable<void> {
-    return this.link.closed();
+    return this.wiring.closed();
   }
 
   /**
@@ -156,7 +146,7 @@ export class Connection<A extends Address = Address> {
    * the socket is closed, erroring with the writer's failure if it had one. Idempotent.
    */
   close(options: WriterCloseOptions = {}): Observable<void> {
-    return this.link.close(options, true);
+    return this.wiring.close(options, true);
   }
 
   /**
@@ -164,7 +154,7 @@ export class Connection<A extends Address = Address> {
    * timeout, `withConnection`): a write made afterwards is dropped rather than thrown.
    */
   release(options: WriterCloseOptions): Observable<void> {
-    return this.link.close(options, false);
+    return this.wiring.close(options, false);
   }
 
   /**
@@ -173,15 +163,15 @@ export class Connection<A extends Address = Address> {
    */
   destroy(): void {
     this.writer.abandon();
-    this.link.transport.abort();
+    this.wiring.transport.abort();
   }
 
   /**
-   * @internal True if `error` is how this connection failed: the transport's error, or the
+   * @internal True if `error` is how this connection failed: the error the peer left with, or the
    * writer's failure, passed on unchanged by whoever saw it.
    */
   failedWith(error: unknown): boolean {
-    return this.link.failedWith(error);
+    return this.wiring.failedWith(error);
   }
 }
 
@@ -189,19 +179,18 @@ export class Connection<A extends Address = Address> {
  * What a connection's reader, writer and transport tell one another, in one object rather than a
  * dozen closures: a connection held open costs its memory for as long as it lives.
  */
-class Link implements ReaderSource, WriterOwner, TransportListener {
+class ConnectionWiring implements ReaderSource, WriterOwner, TransportListener {
   reader!: Reader;
   writer!: Writer;
   private readerDone = false;
   private writerDone = false;
   private transportClosed = false;
+  /** `Connection.closed`, made when first asked for. */
   private closedOutcome: Outcome | undefined;
-  /** `Connection.close()`: its outcome, once called. */
-  private closing: Outcome | undefined;
-  /** What the writer failed with (`closeFinished`'s error), if it failed. */
-  private writerFailure: unknown;
-  /** The error the transport failed with (a reset, a broken pipe), once it did. */
-  private transportError: unknown;
+  /** `Connection.close()`'s outcome, once called. */
+  private closeOutcome: Outcome | undefined;
+  /** The error the peer left with (a reset, a broken pipe), once it did. */
+  private peerError: unknown;
   /** `Connection.close()` was called by the connection's user (not the library on its behalf). */
   private closedByCaller = false;
 
@@ -213,10 +202,8 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
 
   /** Completes once the transport is closed. */
   closed(): Observable<void> {
-    if (this.closedOutcome === undefined) {
-      this.closedOutcome = new Outcome();
-      if (this.transportClosed) this.closedOutcome.resolve();
-    }
+    this.closedOutcome ??= new Outcome();
+    if (this.transportClosed) this.closedOutcome.resolve();
     return this.closedOutcome.asObservable();
   }
 
@@ -228,27 +215,27 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
   close(options: WriterCloseOptions, byCaller: boolean): Observable<void> {
     this.writer.shut(options, byCaller); // throws at once on bad options, before anything changes
     if (byCaller) this.closedByCaller = true;
-    if (this.closing === undefined) {
-      this.closing = new Outcome();
+    if (this.closeOutcome === undefined) {
+      this.closeOutcome = new Outcome();
       if (this.writerDone) this.afterWriter();
     }
-    return this.closing;
+    return this.closeOutcome.asObservable();
   }
 
   failedWith(error: unknown): boolean {
-    return error !== undefined && (error === this.transportError || error === this.writerFailure);
+    return error !== undefined && (error === this.peerError || error === this.writer.failure);
   }
 
-  /** `close()` was called and the writer is done: closes the reader; `closing` waits for the transport. */
+  /** `close()` was called and the writer is done: closes the reader; the close waits for the transport. */
   private afterWriter(): void {
     this.reader.shut(this.closedByCaller);
-    if (this.transportClosed) this.settleClosing();
+    if (this.transportClosed) this.settleClose();
   }
 
-  private settleClosing(): void {
-    const closing = this.closing!;
-    if (this.writerFailure === undefined) closing.resolve();
-    else closing.reject(this.writerFailure);
+  private settleClose(): void {
+    const { failure } = this.writer;
+    if (failure === undefined) this.closeOutcome!.resolve();
+    else this.closeOutcome!.reject(failure);
   }
 
   // ReaderSource
@@ -270,22 +257,21 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
   writerClosed(): void {
     this.writerDone = true;
     this.destroyIfDone();
-    if (this.closing !== undefined) this.afterWriter();
+    if (this.closeOutcome !== undefined) this.afterWriter();
   }
 
   peerLeft(error: unknown): void {
-    this.transportError ??= error;
+    this.peerError ??= error;
     this.monitor?.peerLeft();
   }
 
   writerFailed(failure: unknown): void {
     this.writerDone = true;
-    this.writerFailure = failure;
     this.monitor?.writerFailed(failure);
     // A reader still reading learns why: the peer's own error if it left, else the writer's.
-    if (this.readerOpen()) this.reader.fail(this.transportError ?? failure);
+    if (this.readerOpen()) this.reader.fail(this.peerError ?? failure);
     this.transport.abort();
-    if (this.closing !== undefined) this.afterWriter();
+    if (this.closeOutcome !== undefined) this.afterWriter();
   }
 
   // TransportListener
@@ -300,21 +286,21 @@ class Link implements ReaderSource, WriterOwner, TransportListener {
   }
 
   onError(error: Error): void {
-    this.transportError ??= error;
+    this.peerError ??= error;
     this.reader.fail(error);
-    this.writer.transportFailed(error);
+    this.writer.peerLeft(error);
   }
 
   onClose(): void {
     // A reset seen first by a write is still a reset to the reader, not a close of ours. An error
-    // is built only when a reader still reads: its stack trace costs microseconds.
-    if (this.readerOpen()) this.reader.fail(this.transportError ?? new ConnectionAbortedError());
+    // is built only when a reader still reads: capturing its stack trace is not free.
+    if (this.readerOpen()) this.reader.fail(this.peerError ?? new ConnectionAbortedError());
     this.writer.transportClosed();
     this.transportClosed = true;
     this.closedOutcome?.resolve();
     this.monitor?.connectionClosed();
     // close() was called, the writer is done and the reader closed: the close waited for this.
-    if (this.closing !== undefined && this.writerDone && this.readerDone) this.settleClosing();
+    if (this.closeOutcome !== undefined && this.writerDone && this.readerDone) this.settleClose();
   }
 
   /** True while the reader may still deliver bytes (it did not end, fail or close). */

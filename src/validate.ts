@@ -6,7 +6,8 @@ import { MAX_UNIX_PATH_BYTES } from './address';
 
 /** Throws unless `port` is an integer in `min`..65535. */
 export function checkPort(caller: string, port: unknown, min = 1): number {
-  if (typeof port !== 'number') throw new TypeError(`${caller}: port must be a number, got ${describe(port)}`);
+  if (typeof port !== 'number')
+    throw new TypeError(`${caller}: port must be a number, got ${describe(port)}`);
   if (!Number.isInteger(port) || port < min || port > 65535) {
     throw new RangeError(`${caller}: port must be an integer in ${min}..65535, got ${port}`);
   }
@@ -15,7 +16,8 @@ export function checkPort(caller: string, port: unknown, min = 1): number {
 
 /** Throws unless `host` is a non-empty string. */
 export function checkHost(caller: string, host: unknown): string {
-  if (typeof host !== 'string') throw new TypeError(`${caller}: host must be a string, got ${describe(host)}`);
+  if (typeof host !== 'string')
+    throw new TypeError(`${caller}: host must be a string, got ${describe(host)}`);
   if (host.length === 0) throw new RangeError(`${caller}: host must not be empty, got ""`);
   return host;
 }
@@ -30,7 +32,8 @@ export function checkIpLiteral(caller: string, what: string, host: unknown): str
 
 /** Throws unless `path` is a non-empty string that fits a Unix socket address. */
 export function checkUnixPath(caller: string, path: unknown): string {
-  if (typeof path !== 'string') throw new TypeError(`${caller}: path must be a string, got ${describe(path)}`);
+  if (typeof path !== 'string')
+    throw new TypeError(`${caller}: path must be a string, got ${describe(path)}`);
   if (path.length === 0) throw new RangeError(`${caller}: path must not be empty, got ""`);
   const bytes = Buffer.byteLength(path);
   if (bytes > MAX_UNIX_PATH_BYTES) {
@@ -107,4 +110,20 @@ export function checkDelimiter(caller: string, value: unknown): Buffer {
   if (bytes.length === 0)
     throw new RangeError(`${caller}: delimiter must not be empty, got ${describe(value)}`);
   return bytes;
+}
+
+/** Throws a `RangeError` unless `value` is an integer >= 1, of any size. */
+export function checkPositiveCount(caller: string, name: string, value: unknown): number {
+  if (!Number.isInteger(value) || (value as number) <= 0) {
+    throw new RangeError(`${caller}: ${name} must be a positive integer, got ${value}`);
+  }
+  return value as number;
+}
+
+/** Throws a `RangeError` unless `value` is an integer >= 1 or `Infinity`. */
+export function checkPositiveLimit(caller: string, name: string, value: unknown): number {
+  if (!((value as number) > 0) || (value !== Number.POSITIVE_INFINITY && !Number.isInteger(value))) {
+    throw new RangeError(`${caller}: ${name} must be a positive integer or Infinity, got ${value}`);
+  }
+  return value as number;
 }

@@ -69,17 +69,17 @@ describe('ByteQueue', () => {
     });
   });
 
-  describe('takeUtf8', () => {
+  describe('takeText', () => {
     it('decodes bytes inside one chunk, and a character split across chunks', () => {
       const euro = Buffer.from('€'); // 3 bytes
       const queue = new ByteQueue(0);
       queue.push(Buffer.concat([Buffer.from('ab'), euro.subarray(0, 1)]));
       queue.push(Buffer.concat([euro.subarray(1), Buffer.from('cd')]));
-      expect(queue.takeUtf8(0)).toBe('');
-      expect(queue.takeUtf8(1)).toBe('a');
-      expect(queue.takeUtf8(4)).toBe('b€');
+      expect(queue.takeText(0, 'utf8')).toBe('');
+      expect(queue.takeText(1, 'utf8')).toBe('a');
+      expect(queue.takeText(4, 'utf8')).toBe('b€');
       expect(queue.length).toBe(2);
-      expect(queue.takeUtf8(2)).toBe('cd');
+      expect(queue.takeText(2, 'utf8')).toBe('cd');
       expect(queue.length).toBe(0);
     });
   });
@@ -330,7 +330,7 @@ describe('ByteQueue', () => {
 
     type Op =
       | { op: 'push'; bytes: Buffer }
-      | { op: 'take' | 'takeUtf8' | 'skip' | 'byteAt' | 'indexOf'; n: number; needle: Buffer }
+      | { op: 'take' | 'takeText' | 'skip' | 'byteAt' | 'indexOf'; n: number; needle: Buffer }
       | { op: 'peek' | 'text' | 'indexOfByte'; n: number; m: number }
       | { op: 'shift' | 'clear' };
 
@@ -341,7 +341,7 @@ describe('ByteQueue', () => {
         arbitrary: fc.record({
           op: fc.constantFrom(
             'take' as const,
-            'takeUtf8' as const,
+            'takeText' as const,
             'skip' as const,
             'byteAt' as const,
             'indexOf' as const,
@@ -362,12 +362,18 @@ describe('ByteQueue', () => {
     );
 
     it.each([0, 4, undefined])(
-      'behaves as one flat buffer under any sequence of operations (gathering below %s)',
+      'behaves as one flat buffer under any sequence of operations, counting the bytes removed (gathering below %s)',
       (gatherBelow) => {
         fc.assert(
           fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
             const queue = new ByteQueue(gatherBelow);
             let model = Buffer.alloc(0);
+            /** Bytes removed so far, by any operation. */
+            let removed = 0;
+            const drop = (n: number) => {
+              model = model.subarray(n);
+              removed += n;
+            };
             /** What the queue handed out, and a copy made then: later pushes must not change it. */
             const handed: [Buffer, Buffer][] = [];
             const keep = (bytes: Buffer) => {
@@ -383,19 +389,19 @@ describe('ByteQueue', () => {
                 case 'take': {
                   const n = Math.min(step.n, model.length);
                   expect(keep(queue.take(n))).toEqual(model.subarray(0, n));
-                  model = model.subarray(n);
+                  drop(n);
                   break;
                 }
-                case 'takeUtf8': {
+                case 'takeText': {
                   const n = Math.min(step.n, model.length);
-                  expect(queue.takeUtf8(n)).toBe(model.subarray(0, n).toString('utf8'));
-                  model = model.subarray(n);
+                  expect(queue.takeText(n, 'utf8')).toBe(model.subarray(0, n).toString('utf8'));
+                  drop(n);
                   break;
                 }
                 case 'skip': {
                   const n = Math.min(step.n, model.length);
                   queue.skip(n);
-                  model = model.subarray(n);
+                  drop(n);
                   break;
                 }
                 case 'byteAt':
@@ -431,16 +437,17 @@ describe('ByteQueue', () => {
                   else {
                     expect(keep(first!).length).toBeGreaterThan(0);
                     expect(first).toEqual(model.subarray(0, first!.length));
-                    model = model.subarray(first!.length);
+                    drop(first!.length);
                   }
                   break;
                 }
                 case 'clear':
                   queue.clear();
-                  model = Buffer.alloc(0);
+                  drop(model.length);
                   break;
               }
               expect(queue.length).toBe(model.length);
+              expect(queue.position).toBe(removed);
             }
             const rest: Buffer[] = [];
             queue.forEachChunk((chunk) => rest.push(chunk));

@@ -1,13 +1,8 @@
 import fc from 'fast-check';
 import { ByteQueue } from '../../src/bytes/byte-queue';
+import { ExactDecoder } from '../../src/bytes/exact-decoder';
 import { FixedSizeDecoder } from '../../src/bytes/fixed-size-decoder';
-import {
-  ContentsDecoder,
-  DelimiterDecoder,
-  ExactDecoder,
-  type FrameDecoder,
-  Utf8LineDecoder,
-} from '../../src/bytes/frame-decoder';
+import { ContentsDecoder, DelimiterDecoder, type FrameDecoder } from '../../src/bytes/frame-decoder';
 import { LineDecoder } from '../../src/bytes/line-decoder';
 import { FrameTooLongError, TruncatedFrameError } from '../../src/errors';
 import { latin1 as b, oneByOne as bytesOneByOne, sizes as chunkSizes, cut } from '../helpers/framing';
@@ -61,15 +56,13 @@ const garbage = fc
   .map((chunks) => chunks.map(Buffer.from));
 
 describe('DelimiterDecoder', () => {
-  const lines = (max = 100) =>
-    new DelimiterDecoder(b('\n'), { maxFrameLength: max, keepDelimiter: false, stripCarriageReturn: true });
   const split = (delimiter: string, max = 100, keepDelimiter = false) =>
-    new DelimiterDecoder(b(delimiter), { maxFrameLength: max, keepDelimiter, stripCarriageReturn: false });
+    new DelimiterDecoder(b(delimiter), { maxFrameLength: max, keepDelimiter });
 
-  it('splits lines, strips one \\r before \\n, and returns an unterminated tail as is', () => {
-    const { frames, error } = drive(lines(), [b('a\r\r\nb\n\nc\r')]);
+  it('splits on the delimiter and returns an unterminated tail as is', () => {
+    const { frames, error } = drive(split(';'), [b('a;;b\r;c')]);
     expect(error).toBeUndefined();
-    expect(latin1(frames)).toEqual(['a\r', 'b', '', 'c\r']);
+    expect(latin1(frames)).toEqual(['a', '', 'b\r', 'c']);
   });
 
   it('finds a delimiter cut between chunks', () => {
@@ -84,24 +77,24 @@ describe('DelimiterDecoder', () => {
 
   it('leaves the bytes after a frame in the queue for the next read', () => {
     const queue = new ByteQueue();
-    queue.push(b('one\ntwo'));
-    expect(lines().decode(queue)?.toString()).toBe('one');
+    queue.push(b('one;two'));
+    expect(split(';').decode(queue)?.toString()).toBe('one');
     expect(queue.takeAll().toString()).toBe('two');
   });
 
-  it('accepts a line of exactly the limit and refuses one byte more, ending excluded', () => {
-    expect(latin1(drive(lines(3), [b('abc\r\n')]).frames)).toEqual(['abc']);
-    const { frames, error } = drive(lines(3), [b('abc\nabcd\n')]);
+  it('accepts a frame of exactly the limit and refuses one byte more, delimiter excluded', () => {
+    expect(latin1(drive(split('<>', 3), [b('abc<>')]).frames)).toEqual(['abc']);
+    const { frames, error } = drive(split('<>', 3), [b('abc<>abcd<>')]);
     expect(latin1(frames)).toEqual(['abc']);
     expect(error).toBeInstanceOf(FrameTooLongError);
     expect(error).toMatchObject({ limit: 3, bytesSeen: 4 });
   });
 
-  it('refuses an over-long line before its end arrives', () => {
+  it('refuses an over-long frame before its end arrives', () => {
     const seen: number[] = [];
-    const { error } = drive(lines(3), oneByOne('abcdefgh'), (queue) => seen.push(queue.length));
+    const { error } = drive(split('<>', 3), oneByOne('abcdefgh'), (queue) => seen.push(queue.length));
     expect(error).toMatchObject({ limit: 3, bytesSeen: 4 });
-    expect(Math.max(...seen)).toBe(4); // `abc` and a possible `\r`
+    expect(Math.max(...seen)).toBe(4); // `abc` and what may be the delimiter's first byte
   });
 
   it('refuses an unterminated tail over the limit at the end', () => {
@@ -140,39 +133,85 @@ describe('FixedSizeDecoder', () => {
   });
 });
 
-describe('Utf8LineDecoder', () => {
-  it('gives what DelimiterDecoder on \\n with \\r stripped gives, decoded, for any bytes and chunking', () => {
-    fc.assert(
-      fc.property(lineBytes(120), sizes, (bytes, chunkSizes) => {
-        const chunks = cut(bytes, chunkSizes);
-        const expected = drive(
-          new DelimiterDecoder(b('\n'), {
-            maxFrameLength: Number.POSITIVE_INFINITY,
-            keepDelimiter: false,
-            stripCarriageReturn: true,
-          }),
-          chunks,
-        );
-        expect(drive(new Utf8LineDecoder(Number.POSITIVE_INFINITY), chunks)).toEqual({
-          frames: expected.frames.map((frame) => frame.toString('utf8')),
-        });
-      }),
-      { numRuns: 2000 },
-    );
-  });
-});
+/**
+ * Async's `read_line` the plain way, on everything fed so far: lines split on `\n` with one `\r`
+ * before it stripped, each decoded on its own, an unterminated tail last; a line over `max` bytes
+ * fails as soon as `max + 1` bytes besides a possible `\r` are in.
+ */
+function referenceLines(chunks: Buffer[], max: number, encoding: BufferEncoding = 'utf8'): Outcome<string> {
+  const frames: string[] = [];
+  let held = Buffer.alloc(0);
+  for (const chunk of chunks) {
+    held = Buffer.concat([held, chunk]);
+    for (let at = held.indexOf(0x0a); at !== -1; at = held.indexOf(0x0a)) {
+      const end = at > 0 && held[at - 1] === 0x0d ? at - 1 : at;
+      if (end > max) return { frames, error: new FrameTooLongError(max, end) };
+      frames.push(held.toString(encoding, 0, end));
+      held = held.subarray(at + 1);
+    }
+    if (held.length - 1 > max) return { frames, error: new FrameTooLongError(max, held.length - 1) };
+  }
+  if (held.length > max) return { frames, error: new FrameTooLongError(max, held.length) };
+  if (held.length > 0) frames.push(held.toString(encoding));
+  return { frames };
+}
 
 describe('LineDecoder', () => {
-  /** What the Reader's readLine decoder makes of the same bytes, decoded line by line. */
-  function reference(chunks: Buffer[], max: number): Outcome<string> {
-    const decoder = new DelimiterDecoder(b('\n'), {
-      maxFrameLength: max,
-      keepDelimiter: false,
-      stripCarriageReturn: true,
-    });
-    const { frames, error } = drive(decoder, chunks);
-    return { frames: frames.map((frame) => frame.toString('utf8')), error };
-  }
+  it('splits lines, strips one \\r before \\n, and returns an unterminated tail as is', () => {
+    const { frames, error } = drive(new LineDecoder(100, 'latin1'), [b('a\r\r\nb\n\nc\r')]);
+    expect(error).toBeUndefined();
+    expect(frames).toEqual(['a\r', 'b', '', 'c\r']);
+  });
+
+  it('accepts a line of exactly the limit and refuses one byte more, ending excluded', () => {
+    expect(drive(new LineDecoder(3), [b('abc\r\n')]).frames).toEqual(['abc']);
+    const { frames, error } = drive(new LineDecoder(3), [b('abc\nabcd\n')]);
+    expect(frames).toEqual(['abc']);
+    expect(error).toBeInstanceOf(FrameTooLongError);
+    expect(error).toMatchObject({ limit: 3, bytesSeen: 4 });
+  });
+
+  it('refuses an over-long line before its end arrives', () => {
+    const seen: number[] = [];
+    const { error } = drive(new LineDecoder(3), oneByOne('abcdefgh'), (queue) => seen.push(queue.length));
+    expect(error).toMatchObject({ limit: 3, bytesSeen: 4 });
+    expect(Math.max(...seen)).toBe(4); // `abc` and a possible `\r`
+  });
+
+  it('leaves the bytes after its first line in the queue', () => {
+    const queue = new ByteQueue();
+    queue.push(b('one\ntwo\nthree'));
+    expect(new LineDecoder(100).decode(queue)).toBe('one');
+    expect(queue.takeAll().toString()).toBe('two\nthree');
+  });
+
+  it('removes the bytes of each line decoded ahead only as it hands the line out', () => {
+    const queue = new ByteQueue();
+    const decoder = new LineDecoder(100);
+    queue.push(b('a\nb\nc\r\nd\ne'));
+    expect(decoder.decode(queue)).toBe('a');
+    expect(decoder.decode(queue)).toBe('b'); // and decodes c and d ahead
+    expect(queue.length).toBe(6);
+    expect(decoder.decode(queue)).toBe('c');
+    expect(queue.takeAll().toString()).toBe('d\ne');
+  });
+
+  it('hands out no line decoded ahead once the queue no longer starts with it', () => {
+    const queue = new ByteQueue();
+    const decoder = new LineDecoder(100);
+    queue.push(b('a\nb\nc\nd\n'));
+    decoder.decode(queue);
+    decoder.decode(queue); // c and d decoded ahead
+    queue.skip(2); // someone else read c
+    expect(decoder.decode(queue)).toBe('d');
+    queue.push(b('e\nf\ng\n'));
+    decoder.decode(queue); // f and g decoded ahead
+    queue.clear();
+    expect(decoder.decode(queue)).toBeUndefined();
+    const other = new ByteQueue();
+    other.push(b('x\n'));
+    expect(decoder.decode(other)).toBe('x');
+  });
 
   it('decodes several lines of one chunk at once and hands them out in order', () => {
     const queue = new ByteQueue();
@@ -207,12 +246,12 @@ describe('LineDecoder', () => {
     ]);
   });
 
-  it('gives what DelimiterDecoder gives, frames and errors, for any bytes, chunking and limit', () => {
+  it('gives what decoding each line alone gives, frames and errors, for any bytes, chunking and limit', () => {
     fc.assert(
       fc.property(lineBytes(120), sizes, fc.integer({ min: 1, max: 12 }), (bytes, chunkSizes, max) => {
         const chunks = cut(bytes, chunkSizes);
         const actual = drive(new LineDecoder(max), chunks);
-        const expected = reference(chunks, max);
+        const expected = referenceLines(chunks, max);
         expect(actual.frames).toEqual(expected.frames);
         expect(actual.error).toEqual(expected.error);
         if (expected.error !== undefined) {
@@ -227,7 +266,29 @@ describe('LineDecoder', () => {
     );
   });
 
-  /** Mostly ASCII, now and then a multi-byte character, `\r` or U+FFFD: what the batch path is tuned for. */
+  it.each(['utf8', 'ascii', 'latin1'] as const)(
+    'gives what decoding each line alone gives in %s, for any bytes and chunking, with no limit',
+    (encoding) => {
+      // 0x8a and 0x8d are `\n` and `\r` once ASCII decoding has dropped their high bit.
+      const bytes = fc
+        .array(fc.constantFrom(0x0a, 0x0d, 0x61, 0x8a, 0x8d, 0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xff), {
+          maxLength: 200,
+        })
+        .map((array) => Buffer.from(array));
+      fc.assert(
+        fc.property(bytes, sizes, (line, chunkSizes) => {
+          const chunks = cut(line, chunkSizes);
+          const max = Number.POSITIVE_INFINITY;
+          expect(drive(new LineDecoder(max, encoding), chunks)).toEqual(
+            referenceLines(chunks, max, encoding),
+          );
+        }),
+        { numRuns: 1000 },
+      );
+    },
+  );
+
+  /** Mostly ASCII, now and then a multi-byte character, `\r` or U+FFFD: what decoding ahead is tuned for. */
   const mostlyAscii = fc.oneof(
     { weight: 12, arbitrary: fc.constantFrom('a', 'b', ' ', '0') },
     { weight: 1, arbitrary: fc.constantFrom('é', '€', '😀', '\r', '\uFFFD') },
@@ -236,7 +297,7 @@ describe('LineDecoder', () => {
   it.each([
     ['any code point', fc.string({ unit: 'binary', maxLength: 30 })],
     ['mostly ASCII', fc.string({ unit: mostlyAscii, maxLength: 60 })],
-  ])('gives the same as DelimiterDecoder on long chunks of text (the batch path): %s', (_, line) => {
+  ])('gives what decoding each line alone gives on long chunks of text (decoded ahead): %s', (_, line) => {
     fc.assert(
       fc.property(
         fc.array(line, { maxLength: 60 }),
@@ -246,7 +307,7 @@ describe('LineDecoder', () => {
           const bytes = Buffer.from(texts.join('\n'));
           const chunks = cut(bytes, [chunkSize]);
           const actual = drive(new LineDecoder(max), chunks);
-          const expected = reference(chunks, max);
+          const expected = referenceLines(chunks, max);
           expect(actual.frames).toEqual(expected.frames);
           expect(actual.error).toEqual(expected.error);
         },
@@ -259,26 +320,11 @@ describe('LineDecoder', () => {
 describe('every decoder, fed garbage', () => {
   const decoders: [string, () => FrameDecoder<unknown>, number][] = [
     // name, decoder, most bytes it may hold while waiting for more
-    [
-      'lines',
-      () =>
-        new DelimiterDecoder(b('\n'), {
-          maxFrameLength: 16,
-          keepDelimiter: false,
-          stripCarriageReturn: true,
-        }),
-      17,
-    ],
     ['line decoder', () => new LineDecoder(16), 17],
-    ['utf8 line decoder', () => new LineDecoder(16, 'utf8'), 17],
+    ['ascii line decoder', () => new LineDecoder(16, 'ascii'), 17],
     [
       'split on 3 bytes',
-      () =>
-        new DelimiterDecoder(b('\r\n\r'), {
-          maxFrameLength: 16,
-          keepDelimiter: true,
-          stripCarriageReturn: false,
-        }),
+      () => new DelimiterDecoder(b('\r\n\r'), { maxFrameLength: 16, keepDelimiter: true }),
       18,
     ],
     ['fixed size', () => new FixedSizeDecoder(16), 15],

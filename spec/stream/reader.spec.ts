@@ -1,6 +1,6 @@
 import * as crypto from 'node:crypto';
 import { ConcurrentReadError, EOF, FrameTooLongError, ReaderClosedError } from 'rx-tcp';
-import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
+import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
 import { type ClientAndPeer, clientAndPeer } from '../helpers/client-and-peer';
 import { collect, once, waitFor } from '../helpers/net';
 
@@ -114,6 +114,48 @@ describe('Reader', () => {
       expect(await lastValueFrom(reader.lines().pipe(toArray()))).toEqual(['l1', 'l2', 'l3']);
       expect(await firstValueFrom(reader.read())).toBe(EOF);
       expect(await firstValueFrom(reader.contents())).toEqual(Buffer.alloc(0));
+    });
+
+    it('lines left early leaves the lines it did not emit for the next read', async () => {
+      p = await pair();
+      const { reader } = p.connection;
+      p.peer.write('a\nb\nc\r\nd\n');
+      await waitFor(() => reader.bytesBuffered === 9, 5000, 'four lines');
+      expect(await lastValueFrom(reader.lines().pipe(take(2), toArray()))).toEqual(['a', 'b']);
+      expect(reader.bytesBuffered).toBe(5);
+      expect(await firstValueFrom(reader.readLine())).toBe('c');
+      expect(await firstValueFrom(reader.lines())).toBe('d');
+    });
+
+    it('a subscription left early leaves the chunks it did not take for the next read', async () => {
+      p = await pair();
+      const { reader } = p.connection;
+      p.peer.write(Buffer.alloc(1000, 'a'));
+      await waitFor(() => reader.bytesBuffered === 1000, 5000, 'the first chunk');
+      p.peer.write(Buffer.alloc(1000, 'b'));
+      await waitFor(() => reader.bytesBuffered === 2000, 5000, 'the second chunk');
+      expect(await firstValueFrom(reader.pipe(take(1)))).toEqual(Buffer.alloc(1000, 'a'));
+      expect(reader.bytesBuffered).toBe(1000);
+      expect(await firstValueFrom(reader.read())).toEqual(Buffer.alloc(1000, 'b'));
+    });
+
+    it('lines emits nothing more once the reader is closed under it', async () => {
+      p = await pair();
+      const { reader } = p.connection;
+      p.peer.write('a\nb\nc\nd\n');
+      await waitFor(() => reader.bytesBuffered === 8, 5000, 'four lines');
+      const seen: string[] = [];
+      await new Promise<void>((resolve, reject) =>
+        reader.lines().subscribe({
+          next: (line) => {
+            seen.push(line);
+            if (line === 'b') reader.close();
+          },
+          complete: resolve,
+          error: reject,
+        }),
+      );
+      expect(seen).toEqual(['a', 'b']);
     });
 
     it('contents gathers everything until end of stream', async () => {

@@ -77,6 +77,27 @@ describe('connectionPair', () => {
     });
   });
 
+  it('bounds a close by a timer only while bytes wait for the peer, as over a socket', () => {
+    const scheduler = testScheduler();
+    const schedule = jest.spyOn(scheduler, 'schedule');
+    const forceCloseTimers = () => schedule.mock.calls.filter((call) => call[1] === 345).length;
+    const [a] = connectionPair({ scheduler });
+    a.writer.write('sent');
+    scheduler.flush();
+    a.writer.close({ forceCloseAfter: 345 });
+    expect(forceCloseTimers()).toBe(0); // nothing queued: the FIN cannot wait for the peer
+    // d does not read: once its reader holds 4 bytes and 4 are in flight, the rest waits.
+    const [c] = connectionPair({ scheduler, windowSize: 4, readerBufferSize: 4 });
+    c.writer.write('more than the window holds');
+    scheduler.flush();
+    const closed = c.writer.close({ forceCloseAfter: 345 });
+    expect(forceCloseTimers()).toBe(1);
+    let ending = '';
+    closed.subscribe({ complete: () => (ending = 'closed'), error: (error) => (ending = error.name) });
+    scheduler.flush();
+    expect(ending).toBe('ConnectionAbortedError');
+  });
+
   it('close(): FIN after the bytes written before it; the peer reads them, then EOF', () => {
     testScheduler().run(({ cold, expectObservable }) => {
       const [a, b] = connectionPair();

@@ -1,3 +1,4 @@
+import { WriterClosedError } from 'rx-tcp';
 import { marbleConnection } from 'rx-tcp/testing';
 import { catchError, EMPTY, map, type Observable, of, take, timeout } from 'rxjs';
 import { testScheduler } from '../helpers/marbles';
@@ -46,6 +47,21 @@ describe('marbleConnection', () => {
         connection.writer.writeLine(`${chunk.length} bytes`);
       });
       helpers.expectObservable(writes).toBe('--(ab)', { a: 'é', b: '2 bytes\n' });
+    });
+  });
+
+  it('shows a long writeLine as one write too, and no write the writer refused', () => {
+    testScheduler().run((helpers) => {
+      const long = 'x'.repeat(5000);
+      const { connection, writes } = marbleConnection(helpers, '-');
+      const { writer } = connection;
+      writer.writeLine(long);
+      expect(() => writer.write(5 as never)).toThrow(
+        new TypeError('write: data must be a string or a Uint8Array, got 5'),
+      );
+      writer.close();
+      expect(() => writer.write('late')).toThrow(WriterClosedError);
+      helpers.expectObservable(writes).toBe('(a|)', { a: `${long}\n` });
     });
   });
 

@@ -115,6 +115,23 @@ describe('memoryTransportPair', () => {
     expect(b.events.filter((e) => e === 'close')).toHaveLength(1);
   });
 
+  it('says an end cannot stall exactly while nothing is queued: a FIN then goes out whatever the peer does', () => {
+    const { scheduler, a, b } = setUp(4);
+    b.transport.pause();
+    expect(a.transport.endCannotStall()).toBe(true);
+    write(a, 'abcd'); // fills the window
+    expect(a.transport.endCannotStall()).toBe(true);
+    write(a, 'ef'); // waits in the queue for a peer that does not read
+    expect(a.transport.endCannotStall()).toBe(false);
+    finish(a);
+    scheduler.flush();
+    expect(a.done).toEqual(['abcd']); // the FIN waits behind 'ef'
+    b.transport.resume();
+    scheduler.flush();
+    expect(a.done).toEqual(['abcd', 'ef', 'FIN']);
+    expect(a.transport.endCannotStall()).toBe(true);
+  });
+
   it('abort: the peer gets what was in flight, then ECONNRESET and close; our own end only closes', () => {
     const { scheduler, a, b } = setUp();
     write(a, 'partial');

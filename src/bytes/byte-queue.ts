@@ -1,7 +1,11 @@
+// bytes/: pure framing, bytes in and frames out: the ByteQueue and the FrameDecoders that cut it.
+// No socket, no stream, no RxJS: these files import only ../errors, ../validate, each other and
+// node:buffer, so the Reader's pull reads and the framing operators share them.
+
 /**
  * A small chunk arriving behind another small one is copied into a buffer of the queue's own
  * (up to TAIL_SIZE bytes) rather than kept as it came: a peer trickling a byte per packet would
- * otherwise make each byte cost a Buffer object and its memory, a hundred times its size.
+ * otherwise make each byte cost a Buffer object and its memory, many times its size.
  */
 const SMALL_CHUNK = 512;
 const TAIL_SIZE = 4096;
@@ -21,7 +25,7 @@ export class ByteQueue {
   private headOffset = 0;
   /** Bytes held. */
   length = 0;
-  /** Bytes ever removed, so that positions remembered across removals stay comparable. */
+  /** Bytes ever removed (see `position`). */
   private removed = 0;
   /** The chunk `locate` last found: its index and the absolute position of its byte 0. */
   private memoChunk = -1;
@@ -104,13 +108,25 @@ export class ByteQueue {
     return out;
   }
 
-  /** Removes the first `n` bytes (`n <= length`) as UTF-8 text, with no Buffer view when they lie in one chunk. */
-  takeUtf8(n: number): string {
+  /**
+   * The stream position of the first byte held: how many bytes were ever removed, cleared ones
+   * included. Whoever remembers something about the bytes held checks with it that they are still
+   * there.
+   */
+  get position(): number {
+    return this.removed;
+  }
+
+  /**
+   * Removes the first `n` bytes (`n <= length`) as text decoded as `encoding`, with no Buffer view
+   * when they lie in one chunk.
+   */
+  takeText(n: number, encoding: BufferEncoding): string {
     if (n === 0) return '';
     const first = this.chunks[this.head];
     const from = this.headOffset;
-    if (n > first.length - from) return this.take(n).toString('utf8');
-    const text = first.toString('utf8', from, from + n);
+    if (n > first.length - from) return this.take(n).toString(encoding);
+    const text = first.toString(encoding, from, from + n);
     this.skip(n);
     return text;
   }

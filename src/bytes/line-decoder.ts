@@ -7,29 +7,41 @@ export type LineEncoding = 'utf8' | 'utf-8' | 'latin1' | 'binary' | 'ascii';
 
 const LF = 0x0a;
 const CR = 0x0d;
-const NEWLINE = Buffer.from('\n');
-const NO_LINES: string[] = [];
+const NO_BYTES = Buffer.alloc(0);
 const NO_WORDS = new Int32Array(0);
 
 /**
- * Lines as strings, with the semantics of {@link DelimiterDecoder} on `\n` with one `\r` stripped
- * (Async's `read_line`), specialised for the `lines()` operator: rather than cutting and decoding one
- * line at a time (a native call per line), it decodes all the whole lines a chunk brings at once and
- * slices the text (see `splitAhead`). It therefore takes every whole line off the queue at once and
- * hands them out over the next calls, so it only suits a queue it owns, not the Reader's pull reads,
- * which must leave the bytes after one line in place.
+ * Lines ended by `\n`, one `\r` before it stripped, as strings (Async's `read_line`): the decoder of
+ * the Reader's `readLine` and `lines` and of the `lines()` operator. At end of stream an unterminated
+ * last line is returned as it is. The limit counts bytes, line ending excluded, and a longer line
+ * fails as soon as that many bytes and a possible `\r` are in, without waiting for its end. The
+ * strings are what decoding each line's bytes on its own gives, invalid UTF-8 included.
  *
- * The strings are the same as decoding each line's bytes on its own would give (invalid UTF-8
- * included), and the limit counts bytes exactly.
+ * Its first line is cut alone, decoded straight from the chunk holding it. A decoder asked for more
+ * is cutting a stream: from its second line on, it decodes all the whole lines held at once (see
+ * `decodeAhead`), which costs far less per line, and slices them out one per call. It removes each
+ * line's bytes only as it hands the line out, so the bytes after the lines handed out stay in place
+ * for whoever reads next, as the Reader's pull reads need; a one-line read never decodes ahead.
  */
 export class LineDecoder implements FrameDecoder<string> {
   /** Position from which the next search for `\n` starts: everything before it holds none. */
   private searched = 0;
-  /** Lines decoded ahead, handed out by the next calls. */
-  private ready: string[] = NO_LINES;
-  private readyIndex = 0;
-  /** A line over the limit found among those decoded ahead, thrown once the lines before it are out. */
-  private failure: FrameTooLongError | undefined;
+  /** A line was cut: the decoder is cutting a stream, and decodes ahead from now on. */
+  private streaming = false;
+  /** The whole lines held when the decoder last decoded ahead, as Latin-1 text, and their bytes. */
+  private ahead = '';
+  private aheadBytes: Buffer = NO_BYTES;
+  /** Where the next line to hand out starts in `ahead`. */
+  private aheadFrom = 0;
+  /**
+   * The queue, and its position, where `ahead` starts: its lines are only good while the queue
+   * still starts with the next one (a reader that was closed has dropped its bytes).
+   */
+  private aheadQueue: ByteQueue | undefined;
+  private aheadBase = 0;
+  /** Finds the lines of `ahead` that hold a byte above 0x7F; the first at or after `aheadFrom` is at `nonAscii`. */
+  private finder: NonAsciiFinder | undefined;
+  private nonAscii = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly maxLineLength: number,
@@ -37,11 +49,16 @@ export class LineDecoder implements FrameDecoder<string> {
   ) {}
 
   decode(queue: ByteQueue): string | undefined {
-    if (this.readyIndex < this.ready.length) return this.ready[this.readyIndex++];
-    this.ready = NO_LINES;
-    if (this.failure !== undefined) throw this.failure;
+    if (this.aheadFrom < this.ahead.length) {
+      const line =
+        queue === this.aheadQueue && queue.position === this.aheadBase + this.aheadFrom
+          ? this.nextAhead(queue)
+          : undefined;
+      if (line !== undefined) return line;
+      this.dropAhead();
+    }
     const max = this.maxLineLength;
-    const at = queue.indexOf(NEWLINE, this.searched);
+    const at = queue.indexOf(LF, this.searched);
     if (at === -1) {
       this.searched = queue.length;
       // The last byte may be a `\r` that belongs to the line ending.
@@ -49,12 +66,35 @@ export class LineDecoder implements FrameDecoder<string> {
       return undefined;
     }
     this.searched = 0;
-    // The first line may span chunks: cut it on bytes.
     const end = at > 0 && queue.byteAt(at - 1) === CR ? at - 1 : at;
     if (end > max) throw new FrameTooLongError(max, end);
-    const first = queue.take(end).toString(this.encoding);
+    const line = queue.takeText(end, this.encoding);
     queue.skip(at - end + 1);
-    // The whole lines after it lie in the chunk where the first one ended, and in any queued after.
+    if (this.streaming) this.decodeAhead(queue);
+    else this.streaming = true;
+    return line;
+  }
+
+  finish(queue: ByteQueue): string | undefined {
+    this.searched = 0;
+    this.dropAhead();
+    if (queue.length === 0) return undefined;
+    // An unterminated last line is returned as is, a final `\r` included.
+    if (queue.length > this.maxLineLength) throw new FrameTooLongError(this.maxLineLength, queue.length);
+    return queue.takeText(queue.length, this.encoding);
+  }
+
+  /**
+   * Decodes the whole lines the queue holds into `ahead`, without removing them.
+   *
+   * One native call per line is a good part of the cost of a short line, so the lines are decoded
+   * together: as Latin-1, one character per byte, which keeps string offsets equal to byte offsets
+   * (the limit stays exact, each line's bytes are known) and is V8's fastest decoding. ASCII lines
+   * are slices of that text; a line holding a byte above 0x7F is decoded again, on its own, in its
+   * encoding (UTF-8, or ASCII, which maps such a byte to another character).
+   */
+  private decodeAhead(queue: ByteQueue): void {
+    // The whole lines held end at the last `\n` of the last chunk holding one.
     let last = -1;
     let position = 0;
     queue.forEachChunk((chunk) => {
@@ -62,55 +102,46 @@ export class LineDecoder implements FrameDecoder<string> {
       if (j !== -1) last = position + j;
       position += chunk.length;
     });
-    if (last !== -1) this.splitAhead(queue.take(last + 1));
-    return first;
+    if (last === -1) return;
+    const bytes = queue.peek(0, last + 1);
+    this.ahead = bytes.toString('latin1');
+    this.aheadBytes = bytes;
+    this.aheadFrom = 0;
+    this.aheadQueue = queue;
+    this.aheadBase = queue.position;
+    const sliced = this.encoding === 'latin1' || this.encoding === 'binary';
+    this.finder = sliced ? undefined : new NonAsciiFinder(bytes);
+    this.nonAscii = this.finder === undefined ? Number.POSITIVE_INFINITY : this.finder.next(0);
   }
 
-  finish(queue: ByteQueue): string | undefined {
-    this.searched = 0;
-    if (queue.length === 0) return undefined;
-    // An unterminated last line is returned as is, a final `\r` included.
-    if (queue.length > this.maxLineLength) throw new FrameTooLongError(this.maxLineLength, queue.length);
-    return queue.takeAll().toString(this.encoding);
-  }
-
-  /** Decodes `region`, whole lines each ending in `\n`, into `ready`. */
-  private splitAhead(region: Buffer): void {
-    const max = this.maxLineLength;
-    const utf8 = this.encoding === 'utf8' || this.encoding === 'utf-8';
-    // V8 decodes UTF-8 an order of magnitude slower than Latin-1 once it meets one non-ASCII byte,
-    // and a chunk of text nearly always holds one. So the region is decoded as Latin-1, which keeps
-    // string offsets equal to byte offsets (making the limit exact), ASCII lines are sliced out of
-    // it, and only the lines holding a non-ASCII byte are decoded again, on their own, as UTF-8.
-    const text = region.toString(utf8 ? 'latin1' : this.encoding);
-    const finder = utf8 ? new NonAsciiFinder(region) : undefined;
-    let nonAscii = finder === undefined ? Number.POSITIVE_INFINITY : finder.next(0);
-    const lines: string[] = [];
-    for (let start = 0; start < text.length; ) {
-      const at = text.indexOf('\n', start);
-      const end = at > start && text.charCodeAt(at - 1) === CR ? at - 1 : at;
-      if (end - start > max) {
-        this.failure = new FrameTooLongError(max, end - start);
-        break;
-      }
-      if (nonAscii < at) {
-        lines.push(region.toString('utf8', start, end));
-        nonAscii = finder!.next(at + 1);
-      } else {
-        lines.push(text.slice(start, end));
-      }
-      start = at + 1;
+  /** The next line of `ahead`, its bytes removed from `queue`; `undefined` if over the limit, left for `decode` to fail on. */
+  private nextAhead(queue: ByteQueue): string | undefined {
+    const { ahead, aheadFrom: start } = this;
+    const at = ahead.indexOf('\n', start);
+    const end = at > start && ahead.charCodeAt(at - 1) === CR ? at - 1 : at;
+    if (end - start > this.maxLineLength) return undefined;
+    let line: string;
+    if (this.nonAscii < at) {
+      line = this.aheadBytes.toString(this.encoding, start, end);
+      this.nonAscii = this.finder!.next(at + 1);
+    } else {
+      line = ahead.slice(start, end);
     }
-    this.ready = lines;
-    this.readyIndex = 0;
+    queue.skip(at + 1 - start);
+    this.aheadFrom = at + 1;
+    return line;
+  }
+
+  private dropAhead(): void {
+    this.ahead = '';
+    this.aheadBytes = NO_BYTES;
+    this.aheadFrom = 0;
+    this.aheadQueue = undefined;
+    this.finder = undefined;
   }
 }
 
-/**
- * Finds the bytes above 0x7F of a buffer, four bytes at a time: Buffer has no search for a range of
- * values, a regular expression over the Latin-1 text is two to three times slower, and `isAscii`
- * costs a `subarray` per call.
- */
+/** Finds the bytes above 0x7F a word at a time: faster than a regular expression or `isAscii` per line. */
 class NonAsciiFinder {
   /** The whole aligned words of `bytes`: reading them needs a 4-byte aligned offset. */
   private readonly words: Int32Array;

@@ -1,7 +1,7 @@
 import { from, Observable, type ObservableInput, type Subscription } from 'rxjs';
 import type { Address } from '../address';
 import type { Connection } from '../connection';
-import { CLOSE_AFTER_USE } from '../stream/writer';
+import { CLOSE_AFTER_USE } from '../stream/force-close';
 import type { WhereToConnect } from '../where-to-connect';
 import { type ConnectOptions, connect } from './connect';
 

@@ -1,3 +1,6 @@
+// node/: Node's sockets, and the only runtime importers of node:net and node:tls. It may import
+// stream/, bytes/ and the basics at the top (errors, validate, address); nothing from client/,
+// server/ or testing/.
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Transport, TransportListener } from '../stream/transport';
@@ -31,7 +34,7 @@ export function onSocketError(this: WiredSocket, error: Error): void {
 
 function onClose(this: WiredSocket): void {
   // The handlers stay on the socket, now destroyed: with its slot cleared they reach nothing, and
-  // removing four listeners costs about 3% of a connection made and closed (bench/README.md).
+  // a connection closed does not pay for removing four listeners.
   const listener = this[SOCKET_SLOT] as TransportListener | undefined;
   this[SOCKET_SLOT] = undefined;
   listener?.onClose();
@@ -76,6 +79,7 @@ class SocketTransport implements Transport {
     this.socket.end(done);
   }
 
+  /** TLS has its close_notify to write before the FIN, which a peer that does not read holds up. */
   endCannotStall(): boolean {
     return this.plain && this.socket.writableLength === 0;
   }
@@ -121,11 +125,6 @@ class SocketTransport implements Transport {
     // A socket accepted with pauseOnConnect does not start reading by itself.
     socket.resume();
   }
-}
-
-/** True for a transport made by {@link socketTransport}. */
-export function isSocketTransport(transport: Transport): boolean {
-  return transport instanceof SocketTransport;
 }
 
 /** A Node socket as a {@link Transport}. */

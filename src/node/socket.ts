@@ -1,4 +1,4 @@
-import type { Socket as NodeSocket } from 'node:net';
+import { Socket as NodeSocket } from 'node:net';
 import { type Address, inetAddress } from '../address';
 import { checkNumber } from '../validate';
 
@@ -72,4 +72,13 @@ export class Socket<A extends Address = Address> {
     if (this.family === 'unix') return { family: 'unix', path: '' } as A;
     return inetAddress(host ?? '', port ?? 0) as A;
   }
+}
+
+/**
+ * @internal A `Socket` at `local` talking to `remote` over a Node socket that is never connected
+ * (no descriptor, no port), for a connection over another transport: code written against a
+ * socket's type runs unchanged, and setting its options affects nothing.
+ */
+export function unconnectedSocket<A extends Address>(local: A, remote: A): Socket<A> {
+  return new Socket<A>(new NodeSocket(), local.family, { local, remote });
 }

@@ -1,6 +1,7 @@
 export type { LineEncoding } from '../bytes/line-decoder';
 export { FrameTooLongError, TruncatedFrameError } from '../errors';
-export { type DecodeCursor, type DecodeOptions, type DecodeStep, decode } from './decode';
+export { type DecodeOptions, decode } from './decode';
+export type { DecodeCursor, DecodeStep } from './decode-cursor';
 export { type EncodeLengthPrefixedOptions, encodeLengthPrefixed } from './encode-length-prefixed';
 export { fixedSize } from './fixed-size';
 export { type LengthPrefixedOptions, lengthPrefixed } from './length-prefixed';

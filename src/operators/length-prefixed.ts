@@ -2,7 +2,8 @@ import type { OperatorFunction } from 'rxjs';
 import { DEFAULT_MAX_FRAME_LENGTH, MAX_LIMIT } from '../bytes/limits';
 import { FrameTooLongError, TruncatedFrameError } from '../errors';
 import { checkOneOf, checkPositiveInteger } from '../validate';
-import { type DecodeCursor, decodeSteps } from './decode';
+import { decodeSteps } from './decode';
+import type { DecodeCursor } from './decode-cursor';
 
 /** Options of {@link lengthPrefixed}, and of its encoder {@link encodeLengthPrefixed}. */
 export interface LengthPrefixedOptions {

@@ -54,7 +54,5 @@ export function splitOn(
   const bytes = checkDelimiter('splitOn', delimiter);
   checkPositiveInteger('splitOn', 'maxFrameLength', maxFrameLength, MAX_LIMIT);
   checkBoolean('splitOn', 'keepDelimiter', keepDelimiter);
-  return decodeWith(
-    () => new DelimiterDecoder(bytes, { maxFrameLength, keepDelimiter, stripCarriageReturn: false }),
-  );
+  return decodeWith(() => new DelimiterDecoder(bytes, { maxFrameLength, keepDelimiter }));
 }

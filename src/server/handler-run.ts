@@ -3,9 +3,10 @@ import type { Address } from '../address';
 import { BareSubscriber } from '../bare-subscriber';
 import type { Connection, ConnectionMonitor } from '../connection';
 import { isConnectionFailure } from '../connection-failure';
+import type { WriterCloseOptions } from '../stream/force-close';
+import { CLOSE_AFTER_USE } from '../stream/force-close';
 import type { Reader } from '../stream/reader';
-import type { Writer, WriterCloseOptions } from '../stream/writer';
-import { CLOSE_AFTER_USE } from '../stream/writer';
+import type { Writer } from '../stream/writer';
 
 /** The handler of `Server.create`: serves one connection; its end closes the connection. */
 export type Handler<A extends Address> = (

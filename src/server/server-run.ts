@@ -2,8 +2,8 @@ import type * as net from 'node:net';
 import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
 import type { Address } from '../address';
 import type { ConnectionInternals, ConnectionOptions } from '../connection';
-import type { WriterCloseOptions } from '../stream/writer';
-import { CLOSE_AFTER_USE } from '../stream/writer';
+import type { WriterCloseOptions } from '../stream/force-close';
+import { CLOSE_AFTER_USE } from '../stream/force-close';
 import { type Handler, HandlerRun } from './handler-run';
 import { acceptedConnection } from './listen';
 

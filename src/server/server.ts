@@ -6,9 +6,9 @@ import { asyncScheduler, Observable, type SchedulerLike, Subject, throwError } f
 import { type Address, inetAddress } from '../address';
 import { checkConnectionOptions } from '../connection';
 import { listenSockets } from '../node/listen-sockets';
+import type { WriterCloseOptions } from '../stream/force-close';
+import { CLOSE_FORCE_AFTER } from '../stream/force-close';
 import { Outcome } from '../stream/outcome';
-import type { WriterCloseOptions } from '../stream/writer';
-import { CLOSE_FORCE_AFTER } from '../stream/writer';
 import { checkNumber, describe } from '../validate';
 import type { WhereToListen } from '../where-to-listen';
 import type { Handler } from './handler-run';

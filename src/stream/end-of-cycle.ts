@@ -1,4 +1,4 @@
-/** Something with a flush due once the current cycle of work is done: a Writer over a socket. */
+/** Something with a flush due once the current cycle of work is done: a writer's buffer. */
 export interface EndOfCycleFlush {
   scheduledFlush(): void;
 }

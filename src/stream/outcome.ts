@@ -10,12 +10,16 @@ const PRUNE_ABOVE = 8;
  * subscribes before the outcome is known, and a waiter costs its subscriber only (no teardown, no
  * array for the usual single waiter): one that unsubscribes is skipped when the outcome comes, and
  * dropped before then if waiters pile up.
+ *
+ * Whoever settles it keeps the outcome; callers get {@link asObservable}, which cannot settle it.
  */
 export class Outcome extends Observable<void> {
   /** `done`: emitted and completed; `empty`: completed without a value; `failed`: errored. */
   private state: 'pending' | 'done' | 'empty' | 'failed' = 'pending';
   private error: unknown;
   private waiters: Subscriber<void> | Subscriber<void>[] | undefined;
+  /** What {@link asObservable} returns, made when first asked for. */
+  private view: Observable<void> | undefined;
 
   get settled(): boolean {
     return this.state !== 'pending';
@@ -29,20 +33,25 @@ export class Outcome extends Observable<void> {
     return waiters.some((waiter) => !waiter.closed);
   }
 
-  get failed(): boolean {
-    return this.state === 'failed';
-  }
-
-  /** The outcome as a plain `Observable<void>` (itself: an outcome is its own Observable). */
+  /**
+   * The outcome as a plain `Observable<void>`, for callers: it has none of `resolve`, `complete`
+   * and `reject`, as a Subject's `asObservable()` has no `next`. The same one every time.
+   */
   asObservable(): Observable<void> {
-    return this;
+    this.view ??= new OutcomeObservable(this);
+    return this.view;
   }
 
   /** @internal A subscription to the outcome. */
   protected _subscribe(subscriber: Subscriber<void>): TeardownLogic {
+    this.attach(subscriber);
+    return undefined;
+  }
+
+  /** @internal Waits for the outcome with `subscriber`, or delivers it at once if it is known. */
+  attach(subscriber: Subscriber<void>): void {
     if (this.state === 'pending') this.wait(subscriber);
     else this.deliver(subscriber);
-    return undefined;
   }
 
   resolve(): void {
@@ -104,3 +113,23 @@ export class Outcome extends Observable<void> {
     }
   }
 }
+
+/** The Observable side of an {@link Outcome}: subscribing waits for it, nothing else. */
+class OutcomeObservable extends Observable<void> {
+  constructor(private readonly outcome: Outcome) {
+    super();
+  }
+
+  /** @internal */
+  protected _subscribe(subscriber: Subscriber<void>): TeardownLogic {
+    this.outcome.attach(subscriber);
+    return undefined;
+  }
+}
+
+/** An Observable<void> that emits and completes at once, for any number of subscribers. */
+export const DONE: Observable<void> = (() => {
+  const done = new Outcome();
+  done.resolve();
+  return done.asObservable();
+})();

@@ -1,3 +1,6 @@
+// stream/: the Reader, the Writer and what they stand on, over any Transport. It may import
+// ../errors, ../validate, ../bytes and rxjs; never node:net or node:tls, nor anything from node/,
+// client/, server/ or testing/.
 /**
  * What a Reader and a Writer need from the byte stream beneath them. A Node socket is one
  * (`socket-transport.ts`, the only place that touches `net.Socket` events); the in-memory pair of
@@ -12,7 +15,7 @@ export interface Transport {
   end(done: (error?: Error | null) => void): void;
   /**
    * True when an `end()` made now cannot be held up by the peer: nothing is queued, and nothing
-   * else has to be written before the FIN (TLS has its close_notify to write).
+   * else has to be written before the FIN. The writer then bounds its close with no timer.
    */
   endCannotStall(): boolean;
   /** Stops delivering data (and, for a socket, reading it: the peer then feels the pushback). */

@@ -1,35 +1,21 @@
+import type { Observable, Observer, SchedulerLike } from 'rxjs';
 import {
-  asapScheduler,
-  asyncScheduler,
-  type Observable,
-  type Observer,
-  type SchedulerAction,
-  type SchedulerLike,
-  type Subscription,
-} from 'rxjs';
-import { BufferAgeLimitError, ConnectionAbortedError, ConsumerLeftError, WriterClosedError } from '../errors';
+  type BufferAgeLimitError,
+  ConnectionAbortedError,
+  ConsumerLeftError,
+  WriterClosedError,
+} from '../errors';
 import { describe } from '../validate';
-import { flushAtEndOfCycle } from './end-of-cycle';
+import type { BufferAgeLimit } from './buffer-age';
+import { ForceClose, forceCloseAfter, type WriterCloseOptions } from './force-close';
 import { Outcome } from './outcome';
 import type { Transport } from './transport';
+import { WriteBuffer } from './write-buffer';
+import type { WriterState } from './writer-state';
 
-/** How long a close waits for the writer to flush before it forces the connection closed: 30 s, as in Async. */
-export const CLOSE_FORCE_AFTER = 30_000;
-
-/** The close options of `withConnection` and a server's closes: one object, not one per close. */
-export const CLOSE_AFTER_USE: WriterCloseOptions = Object.freeze({ forceCloseAfter: CLOSE_FORCE_AFTER });
-
-/** How long written bytes may wait unflushed: milliseconds, or `'unlimited'`. */
-export type BufferAgeLimit = number | 'unlimited';
-
-/** Options of {@link Writer.close}. */
-export interface WriterCloseOptions {
-  /**
-   * If flushing and sending FIN take longer than this many milliseconds, the connection is closed
-   * at once and the unflushed bytes are dropped. `'never'` waits for ever. Default `30_000`.
-   */
-  forceCloseAfter?: number | 'never';
-}
+export type { BufferAgeLimit } from './buffer-age';
+export { CLOSE_AFTER_USE, CLOSE_FORCE_AFTER, type WriterCloseOptions } from './force-close';
+export type { WriterState } from './writer-state';
 
 /** @internal What the writer tells the connection that owns its transport. */
 export interface WriterOwner {
@@ -47,19 +33,6 @@ export interface WriterWatcher {
   writerStopped(failure: unknown): void;
 }
 
-/**
- * Where a writer is in its life. Each state is entered in one place, the writer's `enter`, and the
- * two terminal ones settle every waiter there.
- *
- * - `open`: writes are sent.
- * - `gone`: the peer left (reset, broken pipe, socket closed) and nothing written was lost; a
- *   write now would be, and fails the writer.
- * - `closing`: `close()` was called: flushing, then FIN.
- * - `closed`: FIN sent, or the connection ended with nothing lost. Terminal.
- * - `failed`: written bytes were lost, or the writer was torn down; `failure` says why. Terminal.
- */
-export type WriterState = 'open' | 'gone' | 'closing' | 'closed' | 'failed';
-
 /** The transitions allowed from each state; any other is ignored (a terminal state stays). */
 const NEXT: Readonly<Record<WriterState, readonly WriterState[]>> = {
   open: ['gone', 'closing', 'failed'],
@@ -69,37 +42,9 @@ const NEXT: Readonly<Record<WriterState, readonly WriterState[]>> = {
   failed: [],
 };
 
-/** Writes at least this long skip the coalescing buffer and go to the transport uncopied. */
-const LARGE_WRITE = 16 * 1024;
-/**
- * Sizes of the coalescing buffer: a cycle's first one is small (a slice of Node's shared pool, as
- * Node's own small writes are), and a cycle that writes more copies into the next size up. The
- * buffer is let go at the end of a cycle once the OS took everything, so an idle connection holds
- * none.
- */
-const SMALL_BUFFER = 1024;
-const MEDIUM_BUFFER = 8 * 1024;
-const BUFFER_SIZE = 64 * 1024;
-/**
- * A flush hands the bytes it takes from the buffer to the transport as they are (no copy) and the
- * next writes fill the buffer on from there; once less than this part of it is left (a sixteenth),
- * a fresh buffer is taken.
- */
-const MIN_ROOM_SHIFT = 4;
 /** `writeLine` joins a text shorter than this with its `\n` before copying it: one copy, not two. */
 const JOIN_LINE_BELOW = 1024;
-/** How many of the waiting bytes a `BufferAgeLimitError` quotes. */
-const QUOTED_BYTES = 32;
 const NEWLINE = Buffer.from('\n');
-
-/** A chunk handed to the transport while it was backed up, kept for the buffer-age check. */
-interface Waiting {
-  chunk: Uint8Array;
-  /** Total bytes handed to the transport once this chunk was. */
-  end: number;
-  /** When it was handed over, by the scheduler's clock. */
-  at: number;
-}
 
 /**
  * The sending side of a connection: Async's buffered writer, as an RxJS `Observer`.
@@ -139,60 +84,38 @@ export class Writer implements Observer<string | Uint8Array> {
 
   private life: WriterState = 'open';
   /** The caller closed it (`close`, `complete`, `error`): a write now is the caller's bug. */
-  private closedByCaller = false;
+  protected closedByCaller = false;
   /** Why the writer failed, once `life` is `'failed'`. */
-  private failure: unknown;
-  /** The error that told us the peer is gone, once it is. */
+  private whyFailed: unknown;
+  /** The error that told us the peer left, once it did. */
   private peerError: unknown;
   /** The transport is closed: nothing more is sent, nobody more can leave. */
   private transportDone = false;
-  /** Where each write handed to the transport ends (in `handed`), oldest first, until its callback. */
-  private ends: number[] | undefined;
   /** Bytes written that will never reach the operating system. */
   private lost = 0;
-  private buffer: Buffer | undefined;
-  /** Where in `buffer` the bytes not handed over yet begin; `buffered` of them follow. */
-  private bufferStart = 0;
-  private buffered = 0;
-  /**
-   * A short message written when nothing else waited, kept as it is (its bytes are the `buffered`
-   * ones): a lone message per cycle, a request/response protocol's usual case, then goes to the
-   * socket as it is, with no buffer taken. A string as written; bytes as a copy of their own.
-   */
-  private pending: string | Buffer | undefined;
-  /** Bytes handed to the transport so far. */
-  private handed = 0;
-  /**
-   * Bytes the transport confirmed, through its write callbacks, reached the OS. What is lost when
-   * the peer leaves is counted from it, never from Node's `writableLength`, which Node zeroes when
-   * it destroys the socket.
-   */
-  private reached = 0;
-  private flushScheduled = false;
-  private flushWaiters: { target: number; outcome: Outcome }[] | undefined;
-  private afterWrite: ((error?: Error | null) => void) | undefined;
-  private waiting: Waiting[] | undefined;
-  private ageCheck: Subscription | undefined;
-  private forceClose: Subscription | undefined;
-  /** When `forceClose` is due, by the scheduler's clock. */
-  private forceAt = 0;
-  /** `closeFinished`, made when first asked for: most writers are closed without anyone asking. */
-  private finished: Outcome | undefined;
-  private left: Outcome | undefined;
+  /** What was written and is not confirmed yet: coalesced, handed to the transport, counted. */
+  private readonly outgoing: WriteBuffer;
+  /** Made at the first close that needs a bound: most closes have nothing left to wait for. */
+  private forceClose: ForceClose | undefined;
+  /** Made when first asked for: most writers are closed without anyone asking. */
+  private closeFinishedOutcome: Outcome | undefined;
+  private consumerLeftOutcome: Outcome | undefined;
   private watchers: WriterWatcher[] | undefined;
 
   /** @internal */
   constructor(
     private readonly transport: Transport,
     private readonly owner: WriterOwner,
-    private readonly bufferAgeLimit: BufferAgeLimit,
+    bufferAgeLimit: BufferAgeLimit,
     /** Runs the buffer-age and force-close timers. */
-    private readonly scheduler: SchedulerLike = asyncScheduler,
+    private readonly scheduler: SchedulerLike,
     /** Runs the flush of small writes: a scheduler, or at the end of the event loop's cycle. */
-    private readonly flushScheduler: SchedulerLike | 'end-of-cycle' = asapScheduler,
-    /** @internal Sees every write as it is made (`rx-tcp/testing`, idle timeouts). */
-    private readonly tap?: (data: string | Uint8Array) => void,
-  ) {}
+    flushScheduler: SchedulerLike | 'end-of-cycle',
+    /** Told of every write as it is made (idle timeouts). */
+    private readonly onActivity?: () => void,
+  ) {
+    this.outgoing = new WriteBuffer(this, transport, bufferAgeLimit, scheduler, flushScheduler);
+  }
 
   /** Where the writer is in its life: see {@link WriterState}. */
   get state(): WriterState {
@@ -202,7 +125,7 @@ export class Writer implements Observer<string | Uint8Array> {
   /** Bytes written that have not reached the operating system yet (0 once closed or failed). */
   get bytesToWrite(): number {
     if (this.life === 'closed' || this.life === 'failed') return 0;
-    return this.unconfirmed();
+    return this.outgoing.unconfirmed();
   }
 
   /** Bytes written that never reached the operating system and never will. */
@@ -215,6 +138,11 @@ export class Writer implements Observer<string | Uint8Array> {
     return this.life !== 'open' && this.life !== 'gone';
   }
 
+  /** @internal Why the writer failed; `undefined` unless it did. */
+  get failure(): unknown {
+    return this.whyFailed;
+  }
+
   /**
    * Emits (and completes) when the peer is gone: a reset or a broken pipe. Hot, replaying. That
    * alone is not an error: writing afterwards is, through `flushed()` and `close()`. Completes
@@ -222,19 +150,16 @@ export class Writer implements Observer<string | Uint8Array> {
    * this side's own teardown): nothing can leave any more.
    */
   get consumerLeft(): Observable<void> {
-    this.left ??= new Outcome();
-    if (this.peerError !== undefined) this.left.resolve();
-    else if (this.transportDone) this.left.complete();
-    return this.left.asObservable();
+    this.consumerLeftOutcome ??= new Outcome();
+    this.settleConsumerLeft();
+    return this.consumerLeftOutcome.asObservable();
   }
 
   /** Completes when the writer is closed (FIN sent), or errors with why it failed. Hot, replaying. */
   get closeFinished(): Observable<void> {
-    if (this.finished === undefined) {
-      this.finished = new Outcome();
-      this.settleFinished();
-    }
-    return this.finished.asObservable();
+    this.closeFinishedOutcome ??= new Outcome();
+    this.settleCloseFinished();
+    return this.closeFinishedOutcome.asObservable();
   }
 
   /**
@@ -244,7 +169,7 @@ export class Writer implements Observer<string | Uint8Array> {
    */
   write(data: string | Uint8Array): void {
     if (this.closedByCaller) throw new WriterClosedError();
-    if (this.tap !== undefined) this.tap(data);
+    if (this.onActivity !== undefined) this.onActivity();
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
       throw new TypeError(`write: data must be a string or a Uint8Array, got ${describe(data)}`);
     }
@@ -252,13 +177,13 @@ export class Writer implements Observer<string | Uint8Array> {
       this.drop(typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength);
       return;
     }
-    if (typeof data === 'string') this.writeString(data);
-    else this.writeBytes(data);
+    if (typeof data === 'string') this.outgoing.writeString(data);
+    else this.outgoing.writeBytes(data);
   }
 
   /** Writes `text` and a `\n`. */
   writeLine(text: string): void {
-    if (this.tap !== undefined || text.length < JOIN_LINE_BELOW) {
+    if (text.length < JOIN_LINE_BELOW) {
       this.write(`${text}\n`);
     } else {
       this.write(text);
@@ -290,19 +215,7 @@ export class Writer implements Observer<string | Uint8Array> {
    * writer fails first. Hot: the flush happens whether or not it is subscribed.
    */
   flushed(): Observable<void> {
-    const outcome = new Outcome();
-    if (this.life === 'failed') {
-      outcome.reject(this.failure);
-    } else {
-      this.flushNow();
-      const target = this.handed;
-      if (this.reached >= target) outcome.resolve();
-      else {
-        this.flushWaiters ??= [];
-        this.flushWaiters.push({ target, outcome });
-      }
-    }
-    return outcome.asObservable();
+    return this.outgoing.flushed();
   }
 
   /**
@@ -321,12 +234,7 @@ export class Writer implements Observer<string | Uint8Array> {
    * throws); otherwise the library closes it on the user's behalf (a write then drops).
    */
   shut(options: WriterCloseOptions, byCaller = false): void {
-    const { forceCloseAfter = CLOSE_FORCE_AFTER } = options;
-    if (forceCloseAfter !== 'never' && !(typeof forceCloseAfter === 'number' && forceCloseAfter >= 0)) {
-      throw new RangeError(
-        `close: forceCloseAfter must be a number >= 0 or 'never', got ${String(forceCloseAfter)}`,
-      );
-    }
+    const after = forceCloseAfter(options); // throws on a bad option, before anything changes
     if (byCaller) this.closedByCaller = true;
     if (this.life === 'gone') {
       this.enter('closed');
@@ -334,39 +242,30 @@ export class Writer implements Observer<string | Uint8Array> {
     }
     if (this.life === 'open') {
       this.enter('closing');
-      this.flushNow();
+      this.outgoing.flush();
       this.transport.end((error) => {
-        if (error) this.transportFailed(error);
+        if (error) this.peerLeft(error);
         else this.enter('closed');
       });
     }
-    // With nothing queued on a plain socket the FIN cannot wait for the peer: no timer, which
-    // is a timer less per connection closed. A later close with a shorter bound brings it forward.
-    if (forceCloseAfter !== 'never' && this.state === 'closing' && !this.transport.endCannotStall()) {
-      const at = this.scheduler.now() + forceCloseAfter;
-      if (this.forceClose !== undefined && this.forceAt <= at) return;
-      this.forceClose?.unsubscribe();
-      this.forceAt = at;
-      this.forceClose = this.scheduler.schedule(forceCloseTask, forceCloseAfter, this);
+    // A FIN that the peer cannot hold up needs no bound, and the connection no timer.
+    if (after !== 'never' && this.life === 'closing' && !this.transport.endCannotStall()) {
+      this.forceClose ??= new ForceClose(this, this.scheduler);
+      this.forceClose.bound(after);
     }
   }
 
-  /** @internal The close took longer than `forceCloseAfter`: tear the connection down. */
-  forceClosed(): void {
-    this.forceClose = undefined;
-    const unsent = this.bytesToWrite;
-    this.enter(
-      'failed',
-      new ConnectionAbortedError(undefined, `the writer was force-closed with ${unsent} bytes unsent`),
-    );
+  /** @internal A timer ran out (`forceCloseAfter`, `bufferAgeLimit`): the writer fails with `failure`. */
+  timedOut(failure: ConnectionAbortedError | BufferAgeLimitError): void {
+    this.enter('failed', failure);
   }
 
-  /** @internal The connection failed beneath the writer (reset, broken pipe, torn down). */
-  transportFailed(error: unknown): void {
+  /** @internal The peer left: the connection failed beneath the writer (reset, broken pipe, torn down). */
+  peerLeft(error: unknown): void {
     if (this.peerError !== undefined) return;
     this.peerError = error;
-    this.left?.resolve();
-    const unsent = this.unconfirmed();
+    this.settleConsumerLeft();
+    const unsent = this.outgoing.unconfirmed();
     if (unsent > 0) this.enter('failed', new ConsumerLeftError(unsent, error));
     else this.enter(this.life === 'closing' ? 'closed' : 'gone');
     // Told last: the owner may tear the connection down, which finds the writer settled already.
@@ -376,7 +275,7 @@ export class Writer implements Observer<string | Uint8Array> {
   /** @internal The transport is closed: nothing more can be sent, and no callback will come. */
   transportClosed(): void {
     this.transportDone = true;
-    if (this.peerError === undefined) this.left?.complete();
+    this.settleConsumerLeft();
     // Closed with no error: by this side (a destroy), not by the peer, whose leaving comes first.
     this.abandon();
   }
@@ -387,7 +286,7 @@ export class Writer implements Observer<string | Uint8Array> {
    */
   abandon(): void {
     if (this.life !== 'open' && this.life !== 'closing') return;
-    const unsent = this.unconfirmed();
+    const unsent = this.outgoing.unconfirmed();
     if (unsent > 0) this.enter('failed', closedUnder(unsent));
     else this.enter(this.life === 'closing' ? 'closed' : 'gone');
   }
@@ -409,6 +308,18 @@ export class Writer implements Observer<string | Uint8Array> {
     if (at !== -1) watchers!.splice(at, 1);
   }
 
+  /** @internal A write the writer cannot send: counted, and once the connection is gone, a failure. */
+  drop(bytes: number): void {
+    this.bytesWritten += bytes;
+    this.lost += bytes;
+    if (this.life === 'gone' && bytes > 0) {
+      this.enter(
+        'failed',
+        this.peerError === undefined ? closedUnder(bytes) : new ConsumerLeftError(bytes, this.peerError),
+      );
+    }
+  }
+
   /**
    * The one place where the writer changes state (see {@link WriterState}); a transition that
    * {@link NEXT} does not allow is ignored. Entering a terminal state settles every waiter.
@@ -427,16 +338,16 @@ export class Writer implements Observer<string | Uint8Array> {
         return;
       case 'closed':
         this.stopTimers();
-        this.dropBuffer();
+        this.outgoing.clear();
         this.owner.writerClosed();
         this.settleWaiters();
         this.stopWatchers();
         return;
       case 'failed':
-        this.failure = failure;
-        this.lost += this.unconfirmed();
+        this.whyFailed = failure;
+        this.lost += this.outgoing.unconfirmed();
         this.stopTimers();
-        this.dropBuffer();
+        this.outgoing.clear();
         this.owner.writerFailed(failure);
         this.settleWaiters();
         this.stopWatchers();
@@ -444,48 +355,31 @@ export class Writer implements Observer<string | Uint8Array> {
     }
   }
 
-  /** Written bytes not confirmed to have reached the OS: those buffered and those handed over. */
-  private unconfirmed(): number {
-    return this.buffered + (this.handed - this.reached);
-  }
-
-  /** A write the writer cannot send: counted, and once the connection is gone, a failure. */
-  private drop(bytes: number): void {
-    this.bytesWritten += bytes;
-    this.lost += bytes;
-    if (this.life === 'gone' && bytes > 0) {
-      this.enter(
-        'failed',
-        this.peerError === undefined ? closedUnder(bytes) : new ConsumerLeftError(bytes, this.peerError),
-      );
-    }
-  }
-
   private stopTimers(): void {
-    this.forceClose?.unsubscribe();
-    this.forceClose = undefined;
-    this.ageCheck?.unsubscribe();
-    this.ageCheck = undefined;
-    this.waiting = undefined;
+    this.forceClose?.stop();
+    this.outgoing.stopAging();
   }
 
   /** In a terminal state: every `flushed()` and `closeFinished` waiting gets the ending. */
   private settleWaiters(): void {
-    const waiters = this.flushWaiters;
-    this.flushWaiters = undefined;
-    if (waiters !== undefined) {
-      for (const { outcome } of waiters) {
-        if (this.life === 'failed') outcome.reject(this.failure);
-        else outcome.resolve();
-      }
-    }
-    this.settleFinished();
+    this.outgoing.settleFlushed(this.life === 'failed', this.whyFailed);
+    this.settleCloseFinished();
   }
 
-  private settleFinished(): void {
-    if (this.finished === undefined) return;
-    if (this.life === 'closed') this.finished.resolve();
-    else if (this.life === 'failed') this.finished.reject(this.failure);
+  /** `closeFinished`, if asked for, once the writer is closed or failed. */
+  private settleCloseFinished(): void {
+    const outcome = this.closeFinishedOutcome;
+    if (outcome === undefined) return;
+    if (this.life === 'closed') outcome.resolve();
+    else if (this.life === 'failed') outcome.reject(this.whyFailed);
+  }
+
+  /** `consumerLeft`, if asked for, once the peer left, or once it no longer can. */
+  private settleConsumerLeft(): void {
+    const outcome = this.consumerLeftOutcome;
+    if (outcome === undefined) return;
+    if (this.peerError !== undefined) outcome.resolve();
+    else if (this.transportDone) outcome.complete();
   }
 
   private stopWatchers(): void {
@@ -498,236 +392,9 @@ export class Writer implements Observer<string | Uint8Array> {
 
   /** Why a writer no longer open takes no bytes: `undefined` when it was closed. */
   private stopReason(): unknown {
-    if (this.life === 'failed') return this.failure;
+    if (this.life === 'failed') return this.whyFailed;
     if (this.life !== 'gone') return undefined;
     return this.peerError === undefined ? closedUnder(0) : new ConsumerLeftError(0, this.peerError);
-  }
-
-  private writeString(text: string): void {
-    // 3 bytes per UTF-16 unit bound the UTF-8 length without measuring it first.
-    const bound = text.length * 3;
-    if (bound === 0) return;
-    if (this.buffered === 0 && bound < LARGE_WRITE) {
-      const n = Buffer.byteLength(text);
-      this.pending = text;
-      this.buffered = n;
-      this.bytesWritten += n;
-      this.scheduleFlush();
-      return;
-    }
-    if (this.pending !== undefined) this.copyPending();
-    if (bound > this.room()) {
-      if (bound >= LARGE_WRITE) {
-        this.writeBytes(Buffer.from(text, 'utf8'));
-        return;
-      }
-      this.makeRoom(bound);
-      if (this.life !== 'open') {
-        this.drop(Buffer.byteLength(text)); // the flush failed
-        return;
-      }
-    }
-    const buffer = this.buffer ?? this.freshBuffer(bound);
-    const n = buffer.write(text, this.bufferStart + this.buffered);
-    this.buffered += n;
-    this.bytesWritten += n;
-    this.scheduleFlush();
-  }
-
-  private writeBytes(bytes: Uint8Array): void {
-    const n = bytes.byteLength;
-    if (n === 0) return;
-    if (this.buffered === 0 && n < LARGE_WRITE) {
-      this.pending = Buffer.from(bytes); // a copy: the caller may reuse `bytes` once we return
-      this.buffered = n;
-      this.bytesWritten += n;
-      this.scheduleFlush();
-      return;
-    }
-    if (n >= LARGE_WRITE) {
-      this.flushNow();
-      if (this.life !== 'open') {
-        this.drop(n); // the flush failed
-        return;
-      }
-      this.bytesWritten += n;
-      this.hand(bytes, n);
-      return;
-    }
-    if (this.pending !== undefined) this.copyPending();
-    if (n > this.room()) {
-      this.makeRoom(n);
-      if (this.life !== 'open') {
-        this.drop(n); // the flush failed
-        return;
-      }
-    }
-    const buffer = this.buffer ?? this.freshBuffer(n);
-    buffer.set(bytes, this.bufferStart + this.buffered);
-    this.buffered += n;
-    this.bytesWritten += n;
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    if (this.flushScheduler === 'end-of-cycle') flushAtEndOfCycle(this);
-    else this.flushScheduler.schedule(flushTask, 0, this);
-  }
-
-  /**
-   * @internal The scheduled flush, at the end of the cycle. The buffer is let go once the OS took
-   * everything; while bytes wait in the socket it is kept, for the next cycles' bytes to go on in
-   * it: each new buffer would be held whole by the few bytes of it waiting there.
-   */
-  scheduledFlush(): void {
-    this.flushScheduled = false;
-    this.flushNow();
-    if (this.transport.writableLength === 0) this.buffer = undefined;
-  }
-
-  /** A second write in the cycle: the pending message goes into the buffer, the second after it. */
-  private copyPending(): void {
-    const message = this.pending!;
-    const n = this.buffered;
-    this.pending = undefined;
-    this.buffered = 0;
-    if (n > this.room()) this.buffer = undefined;
-    const buffer = this.buffer ?? this.freshBuffer(n);
-    if (typeof message === 'string') buffer.write(message, this.bufferStart);
-    else buffer.set(message, this.bufferStart);
-    this.buffered = n;
-  }
-
-  /** Bytes that still fit in the buffer (none when there is none yet). */
-  private room(): number {
-    const { buffer } = this;
-    return buffer === undefined ? 0 : buffer.length - this.bufferStart - this.buffered;
-  }
-
-  /**
-   * Makes room for `n` more bytes (at most `BUFFER_SIZE`): a buffer smaller than the largest is
-   * swapped for a larger one, its bytes copied over; the largest is flushed, then replaced if
-   * `n` bytes still do not fit.
-   */
-  private makeRoom(n: number): void {
-    const { buffer } = this;
-    if (buffer !== undefined && buffer.length < BUFFER_SIZE) {
-      const waiting = buffer.subarray(this.bufferStart, this.bufferStart + this.buffered);
-      this.freshBuffer(this.buffered + n).set(waiting, 0);
-      return;
-    }
-    this.flushNow();
-    if (n > this.room()) this.buffer = undefined;
-  }
-
-  /** A new buffer, of the smallest size that holds `atLeast` bytes (at most `BUFFER_SIZE`). */
-  private freshBuffer(atLeast: number): Buffer {
-    const size =
-      atLeast <= SMALL_BUFFER ? SMALL_BUFFER : atLeast <= MEDIUM_BUFFER ? MEDIUM_BUFFER : BUFFER_SIZE;
-    this.bufferStart = 0;
-    this.buffer = Buffer.allocUnsafe(size);
-    return this.buffer;
-  }
-
-  /**
-   * Hands the buffered bytes to the transport: a view of the buffer, not a copy (those bytes are
-   * never written over: later writes go after them, and then into a fresh buffer).
-   */
-  private flushNow(): void {
-    const n = this.buffered;
-    if (n === 0) return;
-    if (this.pending !== undefined) {
-      const text = this.pending;
-      this.pending = undefined;
-      this.buffered = 0;
-      this.hand(text, n);
-      return;
-    }
-    const buffer = this.buffer!;
-    const start = this.bufferStart;
-    const chunk = buffer.subarray(start, start + n);
-    this.buffered = 0;
-    this.bufferStart = start + n;
-    if (buffer.length - this.bufferStart < buffer.length >> MIN_ROOM_SHIFT) this.buffer = undefined;
-    this.hand(chunk, n);
-  }
-
-  /** Gives `n` bytes (`chunk`, or a string's UTF-8) to the transport. */
-  private hand(chunk: Uint8Array | string, n: number): void {
-    this.handed += n;
-    // Made on the first write only: a connection that never writes does not pay for it.
-    this.afterWrite ??= (error?: Error | null) => this.written(error);
-    this.ends ??= [];
-    this.ends.push(this.handed);
-    this.transport.write(chunk, this.afterWrite);
-    if (this.life !== 'open' && this.life !== 'closing') return; // the write failed at once
-    if (this.transport.writableLength > 0 && this.bufferAgeLimit !== 'unlimited') {
-      this.waiting ??= [];
-      // Kept to quote the first bytes in a BufferAgeLimitError: as bytes, to count them.
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      this.waiting.push({ chunk: bytes, end: this.handed, at: this.scheduler.now() });
-      this.ageCheck ??= this.scheduler.schedule(checkAgeTask, this.bufferAgeLimit, this);
-    }
-  }
-
-  /** A write callback: in order, one per `transport.write`. */
-  private written(error?: Error | null): void {
-    // Once the peer is gone or the writer ended, a late callback changes nothing: Node even reports
-    // success for a write still in flight when it destroyed the socket.
-    if (this.peerError !== undefined || (this.life !== 'open' && this.life !== 'closing')) return;
-    if (error) {
-      this.transportFailed(error);
-      return;
-    }
-    // One callback per write, in order: exact, whatever the transport counts (Node counts a queued
-    // string in UTF-16 units, not bytes).
-    const reached = this.ends!.shift()!;
-    this.reached = reached;
-    // Chunks that reached the OS no longer count for the buffer-age check: drop them now, not at
-    // the next check, or a socket that always holds a little (TLS) keeps every chunk until then.
-    const waiting = this.waiting;
-    if (waiting !== undefined) {
-      while (waiting.length > 0 && waiting[0].end <= reached) waiting.shift();
-      if (waiting.length === 0) this.waiting = undefined;
-    }
-    const waiters = this.flushWaiters;
-    if (waiters === undefined) return;
-    while (waiters.length > 0 && waiters[0].target <= reached) waiters.shift()!.outcome.resolve();
-    // A waiter's subscriber may have written and flushed meanwhile, and so replaced the list.
-    if (waiters.length === 0 && this.flushWaiters === waiters) this.flushWaiters = undefined;
-  }
-
-  /** @internal Fails the writer if the oldest byte still waiting was handed over `bufferAgeLimit` ago. */
-  checkAge(): void {
-    this.ageCheck = undefined;
-    const waiting = this.waiting;
-    if (waiting === undefined || (this.life !== 'open' && this.life !== 'closing')) return;
-    const { reached } = this;
-    while (waiting.length > 0 && waiting[0].end <= reached) waiting.shift();
-    if (waiting.length === 0) {
-      this.waiting = undefined;
-      return;
-    }
-    const limit = this.bufferAgeLimit as number;
-    const oldest = waiting[0];
-    const age = this.scheduler.now() - oldest.at;
-    if (age < limit) {
-      this.ageCheck = this.scheduler.schedule(checkAgeTask, limit - age, this);
-      return;
-    }
-    const unflushedOfOldest = oldest.end - reached;
-    const first = oldest.chunk.subarray(oldest.chunk.byteLength - unflushedOfOldest);
-    const quoted = Buffer.from(first.subarray(0, QUOTED_BYTES));
-    this.enter('failed', new BufferAgeLimitError(limit, this.bytesToWrite, quoted));
-  }
-
-  private dropBuffer(): void {
-    this.pending = undefined;
-    this.buffered = 0;
-    this.bufferStart = 0;
-    this.buffer = undefined;
   }
 }
 
@@ -737,17 +404,4 @@ function closedUnder(bytes: number): ConnectionAbortedError {
     undefined,
     `the connection was closed with ${bytes} written bytes unsent`,
   );
-}
-
-// Scheduler tasks get the writer as their state, so that a writer needs no closure of its own.
-function flushTask(this: SchedulerAction<Writer>, writer?: Writer): void {
-  writer!.scheduledFlush();
-}
-
-function checkAgeTask(this: SchedulerAction<Writer>, writer?: Writer): void {
-  writer!.checkAge();
-}
-
-function forceCloseTask(this: SchedulerAction<Writer>, writer?: Writer): void {
-  writer!.forceClosed();
 }

@@ -2,6 +2,7 @@ import { asapScheduler, type Observable, ReplaySubject, type Subscription } from
 import type { RunHelpers, TestScheduler } from 'rxjs/testing';
 import type { Address, InetAddress } from '../address';
 import { type Connection, type ConnectionOptions, checkConnectionOptions } from '../connection';
+import { Writer } from '../stream/writer';
 import { checkBoolean, checkNumber, describe } from '../validate';
 import { DEFAULT_WINDOW_SIZE } from './connection-pair';
 import { checkAddresses, DEFAULT_MEMORY_ADDRESSES, memoryConnection } from './memory-connection';
@@ -114,21 +115,20 @@ export function marbleConnection<A extends Address = InetAddress>(
 
   // asapScheduler and the connection's default schedulers are virtual inside TestScheduler.run.
   const [local, peer] = memoryTransportPair(windowSize, asapScheduler);
-  const written = new ReplaySubject<string>();
   const connection = memoryConnection(local, addresses[0], addresses[1], options, {
-    // Decoded at once: the caller may reuse a small buffer as soon as write returns.
-    tap: (data) => written.next(typeof data === 'string' ? data : Buffer.from(data).toString('utf8')),
+    writerClass: RecordingWriter,
   });
+  const { writes } = connection.writer as RecordingWriter;
   connection.writer.closeFinished.subscribe({
-    complete: () => written.complete(),
-    error: (error) => written.error(error),
+    complete: () => writes.complete(),
+    error: (error) => writes.error(error),
   });
 
   const input = helpers.cold<string | Uint8Array>(marbles, values);
   let sending: Subscription | undefined;
   const ignore = () => {};
   peer.start({
-    onData: ignore, // the writes are seen through the writer's tap, at the time they are made
+    onData: ignore, // the writes are recorded by the writer, at the time they are made
     onEnd: ignore, // half-close: the peer goes on sending its script
     onError: ignore, // onClose follows
     onClose: () => sending?.unsubscribe(),
@@ -139,5 +139,27 @@ export function marbleConnection<A extends Address = InetAddress>(
     error: () => peer.abort(),
     complete: () => peer.end(ignore),
   });
-  return { connection, writes: written.asObservable(), input };
+  return { connection, writes: writes.asObservable(), input };
+}
+
+/**
+ * The writer of a {@link marbleConnection}: a `Writer` that also records each write as it is
+ * made, for `writes`. A `writeLine` is one write, its line ending included.
+ */
+class RecordingWriter extends Writer {
+  /** Each write, as UTF-8 text, at the time it was made. */
+  readonly writes = new ReplaySubject<string>();
+
+  override write(data: string | Uint8Array): void {
+    // What the writer refuses (after the caller's own close, or not bytes) throws unrecorded.
+    if (!this.closedByCaller && (typeof data === 'string' || data instanceof Uint8Array)) {
+      // Decoded at once: the caller may reuse a small buffer as soon as write returns.
+      this.writes.next(typeof data === 'string' ? data : Buffer.from(data).toString('utf8'));
+    }
+    super.write(data);
+  }
+
+  override writeLine(text: string): void {
+    this.write(`${text}\n`);
+  }
 }

@@ -1,7 +1,7 @@
-import * as net from 'node:net';
+import { asapScheduler } from 'rxjs';
 import type { Address, InetAddress } from '../address';
 import { Connection, type ConnectionInternals, type ConnectionOptions } from '../connection';
-import { Socket } from '../node/socket';
+import { unconnectedSocket } from '../node/socket';
 import type { Transport } from '../stream/transport';
 import { describe } from '../validate';
 
@@ -36,7 +36,9 @@ export function checkAddresses(caller: string, addresses: unknown): void {
  * `Connection.socket` is a real `Socket` whose addresses are the ones given; its `nodeSocket` is a
  * `net.Socket` that is never connected (no descriptor, no port), so that code written against a
  * socket's type runs unchanged, while setting its options affects nothing. The Reader and Writer
- * are the ones of a real connection: only the transport beneath them differs.
+ * are the ones of a real connection: only the transport beneath them differs. Its small writes are
+ * flushed on the scheduler of the options, else on `asapScheduler`, as the in-memory transport
+ * moves its bytes: both then run in virtual time inside `TestScheduler.run`.
  */
 export function memoryConnection<A extends Address>(
   transport: Transport,
@@ -45,6 +47,7 @@ export function memoryConnection<A extends Address>(
   options: ConnectionOptions,
   internals?: ConnectionInternals,
 ): Connection<A> {
-  const socket = new Socket<A>(new net.Socket(), local.family, { local, remote });
-  return new Connection(socket, transport, options, internals);
+  const socket = unconnectedSocket(local, remote);
+  const flushScheduler = options.scheduler ?? asapScheduler;
+  return new Connection(socket, transport, options, { flushScheduler, ...internals });
 }

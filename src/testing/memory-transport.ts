@@ -81,7 +81,7 @@ class MemoryEnd implements Transport {
   eofSeen = false;
 
   constructor(
-    private readonly link: Link,
+    private readonly network: MemoryNetwork,
     /** What we send. */
     readonly outgoing: Pipe,
     /** What we receive. */
@@ -95,44 +95,44 @@ class MemoryEnd implements Transport {
   write(data: Uint8Array | string, done: Done): void {
     const chunk = typeof data === 'string' ? Buffer.from(data) : data;
     if (this.closed) {
-      this.link.defer(() => done(destroyedError('write')));
+      this.network.defer(() => done(destroyedError('write')));
       return;
     }
     if (this.outgoing.ending !== undefined || this.finSent) {
-      this.link.defer(() => done(systemError('write after end', 'ERR_STREAM_WRITE_AFTER_END')));
+      this.network.defer(() => done(systemError('write after end', 'ERR_STREAM_WRITE_AFTER_END')));
       return;
     }
     if (this.incoming.resetting) {
       // Writing is how a socket that does not read learns of a reset: the write fails.
       const error = resetError('write');
-      this.link.defer(() => done(error));
-      this.link.reset(this, error);
+      this.network.defer(() => done(error));
+      this.network.reset(this, error);
       return;
     }
     this.outgoing.queue.push({ chunk, offset: 0, done });
     this.outgoing.queued += chunk.byteLength;
-    this.link.fill(this);
-    this.link.kick();
+    this.network.fill(this);
+    this.network.kick();
   }
 
-  /** Always false: the force-close timer stays, as virtual-time tests of it expect. */
+  /** The FIN enters the window as soon as nothing is queued before it, whatever the peer does. */
   endCannotStall(): boolean {
-    return false;
+    return this.outgoing.queue.length === 0;
   }
 
   end(done: Done): void {
     if (this.closed) {
-      this.link.defer(() => done(this.finSent ? null : destroyedError('end')));
+      this.network.defer(() => done(this.finSent ? null : destroyedError('end')));
       return;
     }
     if (this.finSent) {
-      this.link.defer(() => done(null));
+      this.network.defer(() => done(null));
       return;
     }
     this.outgoing.ending ??= [];
     this.outgoing.ending.push(done);
-    this.link.fill(this);
-    this.link.kick();
+    this.network.fill(this);
+    this.network.kick();
   }
 
   pause(): void {
@@ -142,25 +142,25 @@ class MemoryEnd implements Transport {
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
-    this.link.kick();
+    this.network.kick();
   }
 
   destroy(): void {
-    this.link.close(this, 'destroy');
+    this.network.close(this, 'destroy');
   }
 
   abort(): void {
-    this.link.close(this, 'abort');
+    this.network.close(this, 'abort');
   }
 
   start(listener: TransportListener): void {
     this.listener = listener;
-    this.link.kick();
+    this.network.kick();
   }
 }
 
-/** The connection between the two ends: moves bytes and runs every callback, in one scheduled task. */
-class Link {
+/** The network between the two ends: moves bytes and runs every callback, in one scheduled task. */
+class MemoryNetwork {
   readonly ends: [MemoryEnd, MemoryEnd];
   /** Callbacks to run before any further delivery, in order. */
   private readonly tasks: (() => void)[] = [];
@@ -345,5 +345,5 @@ class Link {
  * @param scheduler Runs deliveries and callbacks.
  */
 export function memoryTransportPair(windowSize: number, scheduler: SchedulerLike): [Transport, Transport] {
-  return new Link(windowSize, scheduler).ends;
+  return new MemoryNetwork(windowSize, scheduler).ends;
 }
