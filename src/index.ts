@@ -1,3 +1,6 @@
+// The entry point of rx-tcp. Each folder is a layer: bytes/ (pure framing), stream/ (Reader and
+// Writer over a Transport), node/ (Node's sockets), client/ and server/, with operators/ and
+// testing/ beside them; spec/layout.spec.ts checks who may import whom (README: Inside rx-tcp).
 export { type Address, addressToString, type InetAddress, type UnixAddress } from './address';
 export { type ConnectOptions, connect } from './client/connect';
 export { type ConnectSockOptions, connectSock, DEFAULT_CONNECT_TIMEOUT } from './client/connect-sock';
@@ -11,17 +14,17 @@ export {
 export { isConnectionFailure } from './connection-failure';
 export * from './errors';
 export { Socket } from './node/socket';
+export type { Handler } from './server/handler-run';
 export { DEFAULT_BACKLOG, type ListenOptions, listen } from './server/listen';
+export { Server } from './server/server';
 export {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_PENDING_CONNECTIONS,
-  type Handler,
   type HandlerErrorPolicy,
-  Server,
   type ServerCloseOptions,
   type ServerEvent,
   type ServerOptions,
-} from './server/server';
+} from './server/server-options';
 export { EOF, Reader, type ReadLineOptions, type ReadUntilOptions, type ShortRead } from './stream/reader';
 export {
   type BufferAgeLimit,

@@ -1,4 +1,4 @@
-// src/client/: opening connections (connectSock, connect, withConnection) and timing their attempts.
+// client/: opening connections (connectSock, connect, withConnection) and timing their attempts.
 // May import the top-level basics (errors, address, validate, where-to-connect, connection),
 // stream/, node/ and rxjs; never server/ or testing/.
 import type { Observable } from 'rxjs';

@@ -1,6 +1,6 @@
 // node/: Node's sockets, and the only runtime importers of node:net and node:tls. It may import
-// stream/, bytes/ and the basics at the top (errors, validate, address); nothing from client/,
-// server/ or testing/.
+// stream/, bytes/ and the top-level files below connection (errors, validate, address,
+// where-to-connect, where-to-listen); nothing from client/, server/ or testing/.
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Transport, TransportListener } from '../stream/transport';

@@ -1,3 +1,6 @@
+// operators/: the public framing operators of rx-tcp/operators, over bytes/'s decoders.
+// May import bytes/, the top-level basics (errors, validate, bare-subscriber) and rxjs; nothing
+// from stream/, node/, client/, server/ or testing/.
 export type { LineEncoding } from '../bytes/line-decoder';
 export { FrameTooLongError, TruncatedFrameError } from '../errors';
 export { type DecodeOptions, decode } from './decode';

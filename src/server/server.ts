@@ -1,4 +1,4 @@
-// src/server/: accepting connections (listen, Server) and running a handler on each (HandlerRun).
+// server/: accepting connections (listen, Server) and running a handler on each (HandlerRun).
 // May import the top-level basics (errors, address, validate, bare-subscriber, where-to-listen,
 // connection, connection-failure), stream/, node/ and rxjs; never client/ or testing/.
 import type * as net from 'node:net';
@@ -23,16 +23,6 @@ import {
   type ServerOptions,
 } from './server-options';
 import { type RunOwner, ServerRun } from './server-run';
-
-export type { Handler } from './handler-run';
-export {
-  DEFAULT_MAX_CONNECTIONS,
-  DEFAULT_MAX_PENDING_CONNECTIONS,
-  type HandlerErrorPolicy,
-  type ServerCloseOptions,
-  type ServerEvent,
-  type ServerOptions,
-} from './server-options';
 
 /**
  * A TCP or Unix-socket server (Async's `Tcp.Server`): made by {@link Server.create}, it calls its

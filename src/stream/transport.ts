@@ -1,6 +1,7 @@
 // stream/: the Reader, the Writer and what they stand on, over any Transport. It may import
 // ../errors, ../validate, ../bytes and rxjs; never node:net or node:tls, nor anything from node/,
 // client/, server/ or testing/.
+
 /**
  * What a Reader and a Writer need from the byte stream beneath them. A Node socket is one
  * (`socket-transport.ts`, the only place that touches `net.Socket` events); the in-memory pair of

@@ -1,3 +1,6 @@
+// testing/: rx-tcp/testing, an in-memory transport and the helpers built on it. What differs under
+// test (a scheduler, a recording writer) is passed from here into the product; it may import
+// anything but client/, and nothing in the product imports it.
 export { type ConnectionPairOptions, connectionPair, DEFAULT_WINDOW_SIZE } from './connection-pair';
 export {
   type MarbleConnection,
