@@ -1,10 +1,13 @@
 import {
+  AcquireTimeoutError,
   BufferAgeLimitError,
   ConcurrentReadError,
   ConnectInterruptedError,
   ConnectTimeoutError,
   ConsumerLeftError,
   FrameTooLongError,
+  PoolClosedError,
+  PoolFullError,
   ReaderClosedError,
   RxTcpError,
   TruncatedFrameError,
@@ -30,6 +33,9 @@ describe('errors', () => {
       ],
       [new FrameTooLongError(4, 5), 'FrameTooLongError', 'ERR_RXTCP_FRAME_TOO_LONG'],
       [new TruncatedFrameError(Buffer.from('a'), 4), 'TruncatedFrameError', 'ERR_RXTCP_TRUNCATED_FRAME'],
+      [new AcquireTimeoutError(10), 'AcquireTimeoutError', 'ERR_RXTCP_ACQUIRE_TIMEOUT'],
+      [new PoolFullError(3), 'PoolFullError', 'ERR_RXTCP_POOL_FULL'],
+      [new PoolClosedError(), 'PoolClosedError', 'ERR_RXTCP_POOL_CLOSED'],
     ];
     for (const [error, name, code] of cases) {
       expect(error).toBeInstanceOf(RxTcpError);

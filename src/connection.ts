@@ -142,6 +142,15 @@ export class Connection<A extends Address = Address> {
   }
 
   /**
+   * @internal Completes once the peer is done with the connection: its FIN arrived, it reset, or
+   * the socket closed. Hot, replaying. What a pool or a persistent connection watches to know a
+   * connection can serve no more, without reading from it.
+   */
+  get peerDone(): Observable<void> {
+    return this.wiring.peerDone();
+  }
+
+  /**
    * Closes the writer (flush, FIN, bounded by `forceCloseAfter`), then the reader; completes once
    * the socket is closed, erroring with the writer's failure if it had one. Idempotent.
    */
@@ -187,6 +196,10 @@ class ConnectionWiring implements ReaderSource, WriterOwner, TransportListener {
   private transportClosed = false;
   /** `Connection.closed`, made when first asked for. */
   private closedOutcome: Outcome | undefined;
+  /** `Connection.peerDone`, made when first asked for. */
+  private peerDoneOutcome: Outcome | undefined;
+  /** The peer's FIN arrived, it reset, or the transport closed. */
+  private peerIsDone = false;
   /** `Connection.close()`'s outcome, once called. */
   private closeOutcome: Outcome | undefined;
   /** The error the peer left with (a reset, a broken pipe), once it did. */
@@ -205,6 +218,18 @@ class ConnectionWiring implements ReaderSource, WriterOwner, TransportListener {
     this.closedOutcome ??= new Outcome();
     if (this.transportClosed) this.closedOutcome.resolve();
     return this.closedOutcome.asObservable();
+  }
+
+  /** Completes once the peer is done: FIN, reset or the transport closed. */
+  peerDone(): Observable<void> {
+    this.peerDoneOutcome ??= new Outcome();
+    if (this.peerIsDone) this.peerDoneOutcome.resolve();
+    return this.peerDoneOutcome.asObservable();
+  }
+
+  private settlePeerDone(): void {
+    this.peerIsDone = true;
+    this.peerDoneOutcome?.resolve();
   }
 
   /**
@@ -283,12 +308,14 @@ class ConnectionWiring implements ReaderSource, WriterOwner, TransportListener {
   onEnd(): void {
     this.reader.end();
     this.destroyIfDone();
+    this.settlePeerDone();
   }
 
   onError(error: Error): void {
     this.peerError ??= error;
     this.reader.fail(error);
     this.writer.peerLeft(error);
+    this.settlePeerDone();
   }
 
   onClose(): void {
@@ -298,6 +325,7 @@ class ConnectionWiring implements ReaderSource, WriterOwner, TransportListener {
     this.writer.transportClosed();
     this.transportClosed = true;
     this.closedOutcome?.resolve();
+    this.settlePeerDone();
     this.monitor?.connectionClosed();
     // close() was called, the writer is done and the reader closed: the close waited for this.
     if (this.closeOutcome !== undefined && this.writerDone && this.readerDone) this.settleClose();

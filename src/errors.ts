@@ -137,3 +137,30 @@ export class TruncatedFrameError extends RxTcpError {
     );
   }
 }
+
+/** A `ConnectionPool.use` waited longer than `acquireTimeout` for a connection (making one included). */
+export class AcquireTimeoutError extends RxTcpError {
+  constructor(
+    /** The timeout that ran out, in milliseconds. */
+    readonly timeout: number,
+  ) {
+    super('ERR_RXTCP_ACQUIRE_TIMEOUT', `no pooled connection within ${timeout} ms`);
+  }
+}
+
+/** A `ConnectionPool.use` would have been one more than `maxWaiting` waiting uses: refused at once. */
+export class PoolFullError extends RxTcpError {
+  constructor(
+    /** The pool's `maxWaiting`. */
+    readonly maxWaiting: number,
+  ) {
+    super('ERR_RXTCP_POOL_FULL', `pool full: ${maxWaiting} uses already wait for a connection`);
+  }
+}
+
+/** The `ConnectionPool` is closed: no new lease, and a use cut off by its `drainTimeout`. */
+export class PoolClosedError extends RxTcpError {
+  constructor() {
+    super('ERR_RXTCP_POOL_CLOSED', 'connection pool closed');
+  }
+}
