@@ -7,7 +7,7 @@ import { LineDecoder } from '../bytes/line-decoder';
 import { ConcurrentReadError, ReaderClosedError } from '../errors';
 import { checkDelimiter, checkPositiveCount, checkPositiveInteger, checkPositiveLimit } from '../validate';
 import { ChunkSubscription } from './chunk-subscription';
-import type { Consumer, ReaderSlot, ReaderState } from './consumer';
+import type { Consumer, ReaderState } from './consumer';
 import { EOF } from './eof';
 import { pullEach, pullOne } from './pull';
 import { transfer } from './transfer';
@@ -86,7 +86,7 @@ const CHUNKS: FrameDecoder<Buffer> = { decode: (queue) => queue.shift(), finish:
  * await firstValueFrom(reader.close());
  * ```
  */
-export class Reader extends Observable<Buffer> implements ReaderSlot {
+export class Reader extends Observable<Buffer> {
   // Flow control and the one consumer slot. Each kind of consumer keeps its own logic in its own
   // file (chunk-subscription.ts, pull.ts, transfer.ts) and reaches these through `ReaderSlot`.
   /** @internal Bytes received and not read yet: `NO_BYTES` until the first chunk has to wait. */
