@@ -54,6 +54,10 @@ describe('two copies of rx-tcp in one process', () => {
     }
   });
 
+  it('share EOF, which a pull read of either copy gives at end of stream', () => {
+    expect(other.EOF).toBe(rx.EOF);
+  });
+
   it('still refuse look-alikes that no copy made', () => {
     const lookAlike = { family: 'inet', netOptions: { host: '127.0.0.1', port: 1 }, toString: () => 'x' };
     expect(lookAlike instanceof rx.WhereToConnect).toBe(false);

@@ -17,16 +17,19 @@ const NO_WORDS = new Int32Array(0);
  * fails as soon as that many bytes and a possible `\r` are in, without waiting for its end. The
  * strings are what decoding each line's bytes on its own gives, invalid UTF-8 included.
  *
- * Its first line is cut alone, decoded straight from the chunk holding it. A decoder asked for more
- * is cutting a stream: from its second line on, it decodes all the whole lines held at once (see
- * `decodeAhead`), which costs far less per line, and slices them out one per call. It removes each
- * line's bytes only as it hands the line out, so the bytes after the lines handed out stay in place
- * for whoever reads next, as the Reader's pull reads need; a one-line read never decodes ahead.
+ * Each line is decoded on its own, straight from the chunk holding it, unless the decoder is made
+ * to `decodeAhead`: then, from its second line on, it decodes all the whole lines held at once,
+ * which costs far less per line, and slices them out one per call. That suits the `lines()`
+ * operator, which owns its queue; the Reader's reads do not, since a line kept would hold the text
+ * of its whole batch, and another read in between would throw the batch away.
  */
 export class LineDecoder implements FrameDecoder<string> {
   /** Position from which the next search for `\n` starts: everything before it holds none. */
   private searched = 0;
-  /** A line was cut: the decoder is cutting a stream, and decodes ahead from now on. */
+  /** The queue, and its position, when `searched` was set: another read since makes it stale. */
+  private searchedIn: ByteQueue | undefined;
+  private searchedAt = 0;
+  /** A line was cut by a decoder made to decode ahead: it does so from now on. */
   private streaming = false;
   /** The whole lines held when the decoder last decoded ahead, as Latin-1 text, and their bytes. */
   private ahead = '';
@@ -46,6 +49,8 @@ export class LineDecoder implements FrameDecoder<string> {
   constructor(
     private readonly maxLineLength: number,
     private readonly encoding: LineEncoding = 'utf8',
+    /** Decode all the whole lines held at once, from the second line on. Default `false`. */
+    private readonly decodeAhead = false,
   ) {}
 
   decode(queue: ByteQueue): string | undefined {
@@ -58,9 +63,12 @@ export class LineDecoder implements FrameDecoder<string> {
       this.dropAhead();
     }
     const max = this.maxLineLength;
-    const at = queue.indexOf(LF, this.searched);
+    const from = queue === this.searchedIn && queue.position === this.searchedAt ? this.searched : 0;
+    const at = queue.indexOf(LF, from);
     if (at === -1) {
       this.searched = queue.length;
+      this.searchedIn = queue;
+      this.searchedAt = queue.position;
       // The last byte may be a `\r` that belongs to the line ending.
       if (queue.length - 1 > max) throw new FrameTooLongError(max, queue.length - 1);
       return undefined;
@@ -70,8 +78,8 @@ export class LineDecoder implements FrameDecoder<string> {
     if (end > max) throw new FrameTooLongError(max, end);
     const line = queue.takeText(end, this.encoding);
     queue.skip(at - end + 1);
-    if (this.streaming) this.decodeAhead(queue);
-    else this.streaming = true;
+    if (this.streaming) this.cutAhead(queue);
+    else this.streaming = this.decodeAhead;
     return line;
   }
 
@@ -85,7 +93,7 @@ export class LineDecoder implements FrameDecoder<string> {
   }
 
   /**
-   * Decodes the whole lines the queue holds into `ahead`, without removing them.
+   * Decodes the whole lines the queue holds into `ahead`, without removing them (`decodeAhead`).
    *
    * One native call per line is a good part of the cost of a short line, so the lines are decoded
    * together: as Latin-1, one character per byte, which keeps string offsets equal to byte offsets
@@ -93,7 +101,7 @@ export class LineDecoder implements FrameDecoder<string> {
    * are slices of that text; a line holding a byte above 0x7F is decoded again, on its own, in its
    * encoding (UTF-8, or ASCII, which maps such a byte to another character).
    */
-  private decodeAhead(queue: ByteQueue): void {
+  private cutAhead(queue: ByteQueue): void {
     // The whole lines held end at the last `\n` of the last chunk holding one.
     let last = -1;
     let position = 0;
@@ -129,6 +137,8 @@ export class LineDecoder implements FrameDecoder<string> {
     }
     queue.skip(at + 1 - start);
     this.aheadFrom = at + 1;
+    // Handed out in full: the batch's text and chunk are let go, not held while the stream idles.
+    if (this.aheadFrom === ahead.length) this.dropAhead();
     return line;
   }
 

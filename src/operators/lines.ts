@@ -54,5 +54,5 @@ export function lines(options: LinesOptions = {}): OperatorFunction<Uint8Array |
   const { maxLineLength = DEFAULT_MAX_LINE_LENGTH, encoding = 'utf8' } = options;
   checkPositiveInteger('lines', 'maxLineLength', maxLineLength, MAX_LIMIT);
   checkOneOf('lines', 'encoding', encoding, ENCODINGS);
-  return decodeWith(() => new LineDecoder(maxLineLength, encoding), encoding);
+  return decodeWith(() => new LineDecoder(maxLineLength, encoding, true), encoding);
 }

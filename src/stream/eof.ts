@@ -1,5 +1,6 @@
 /**
- * The value a pull read gives at end of stream, when no byte at all is left.
+ * The value a pull read gives at end of stream, when no byte at all is left. It is the same symbol
+ * in every copy of rx-tcp in the process (`Symbol.for`), so the CommonJS and ESM builds agree.
  *
  * ```ts
  * import { firstValueFrom } from 'rxjs';
@@ -11,6 +12,6 @@
  * }
  * ```
  */
-export const EOF: unique symbol = Symbol('rx-tcp.EOF');
+export const EOF: unique symbol = Symbol.for('rx-tcp.EOF');
 /** The type of {@link EOF}. */
 export type EOF = typeof EOF;
