@@ -22,6 +22,7 @@ const FIGURES = [
   'idle-memory',
   'slow-reader',
   'lines',
+  'reconnect',
 ] as const;
 /**
  * Figures run only when named: TLS against Node's `tls`, `node:cluster` workers, and the connect

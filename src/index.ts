@@ -2,8 +2,15 @@
 // Writer over a Transport), node/ (Node's sockets), client/ and server/, with operators/ and
 // testing/ beside them; spec/layout.spec.ts checks who may import whom (README: Inside rx-tcp).
 export { type Address, addressToString, type InetAddress, type UnixAddress } from './address';
+export { DEFAULT_RETRY, type RetryOptions } from './client/backoff';
 export { type ConnectOptions, connect } from './client/connect';
 export { type ConnectSockOptions, connectSock, DEFAULT_CONNECT_TIMEOUT } from './client/connect-sock';
+export {
+  type PersistentConnectionEvent,
+  type PersistentConnectionOptions,
+  persistentConnection,
+  type WhereToReconnect,
+} from './client/persistent-connection';
 export { withConnection } from './client/with-connection';
 export {
   Connection,

@@ -1,5 +1,6 @@
 import { connect } from './client/connect';
 import { connectSock } from './client/connect-sock';
+import { persistentConnection } from './client/persistent-connection';
 import { withConnection } from './client/with-connection';
 import { listen } from './server/listen';
 import { Server } from './server/server';
@@ -34,6 +35,8 @@ export const Tcp = {
   connect,
   /** See {@link withConnection}. */
   withConnection,
+  /** See {@link persistentConnection}. */
+  persistentConnection,
   /** See {@link onPort}. */
   onPort,
   /** See {@link onPortChosenByOs}. */
