@@ -26,7 +26,7 @@ export interface RetryOptions {
 }
 
 /** The defaults of {@link RetryOptions}. */
-export const DEFAULT_RETRY = Object.freeze({
+export const DEFAULT_RETRY: Readonly<Required<Omit<RetryOptions, 'random'>>> = Object.freeze({
   initialDelay: 100,
   maxDelay: 30_000,
   factor: 2,
