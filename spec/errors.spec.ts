@@ -8,6 +8,7 @@ import {
   FrameTooLongError,
   PoolClosedError,
   PoolFullError,
+  ProxyProtocolError,
   ReaderClosedError,
   RxTcpError,
   TruncatedFrameError,
@@ -36,6 +37,7 @@ describe('errors', () => {
       [new AcquireTimeoutError(10), 'AcquireTimeoutError', 'ERR_RXTCP_ACQUIRE_TIMEOUT'],
       [new PoolFullError(3), 'PoolFullError', 'ERR_RXTCP_POOL_FULL'],
       [new PoolClosedError(), 'PoolClosedError', 'ERR_RXTCP_POOL_CLOSED'],
+      [new ProxyProtocolError('bad signature'), 'ProxyProtocolError', 'ERR_RXTCP_PROXY_PROTOCOL'],
     ];
     for (const [error, name, code] of cases) {
       expect(error).toBeInstanceOf(RxTcpError);

@@ -164,3 +164,13 @@ export class PoolClosedError extends RxTcpError {
     super('ERR_RXTCP_POOL_CLOSED', 'connection pool closed');
   }
 }
+
+/**
+ * A connection's PROXY protocol header was missing, malformed, oversized, late, or cut short by a
+ * close: the connection is closed before any handler sees it (`Server` event `rejected`).
+ */
+export class ProxyProtocolError extends RxTcpError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_RXTCP_PROXY_PROTOCOL', `PROXY protocol: ${message}`, options);
+  }
+}
