@@ -23,6 +23,7 @@ const FIGURES = [
   'slow-reader',
   'lines',
   'reconnect',
+  'pool',
 ] as const;
 /**
  * Figures run only when named: TLS against Node's `tls`, `node:cluster` workers, and the connect

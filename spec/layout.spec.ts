@@ -16,7 +16,7 @@ const BASICS = ['errors', 'address', 'validate', 'brand', 'bare-subscriber'];
 const MAY_IMPORT: Record<string, readonly string[]> = {
   basics: [...BASICS],
   'where-to': [...BASICS, 'where-to-connect', 'where-to-listen'],
-  bytes: ['errors', 'validate', 'bytes/'],
+  bytes: ['errors', 'address', 'validate', 'bytes/'],
   operators: [...BASICS, 'bytes/', 'operators/'],
   stream: [...BASICS, 'bytes/', 'stream/'],
   node: [...BASICS, 'where-to-connect', 'where-to-listen', 'bytes/', 'stream/', 'node/'],

@@ -5,12 +5,25 @@ export { type Address, addressToString, type InetAddress, type UnixAddress } fro
 export { DEFAULT_RETRY, type RetryOptions } from './client/backoff';
 export { type ConnectOptions, connect } from './client/connect';
 export { type ConnectSockOptions, connectSock, DEFAULT_CONNECT_TIMEOUT } from './client/connect-sock';
+export { ConnectionPool } from './client/connection-pool';
 export {
   type PersistentConnectionEvent,
   type PersistentConnectionOptions,
   persistentConnection,
   type WhereToReconnect,
 } from './client/persistent-connection';
+export {
+  type ConnectionPoolOptions,
+  DEFAULT_POOL_ACQUIRE_TIMEOUT,
+  DEFAULT_POOL_IDLE_TIMEOUT,
+  DEFAULT_POOL_MAX_CONNECTIONS,
+  DEFAULT_POOL_MAX_WAITING,
+  type PoolCloseOptions,
+  type PoolDestroyReason,
+  type PoolEvent,
+  type PoolState,
+  type PoolStats,
+} from './client/pool-options';
 export { withConnection } from './client/with-connection';
 export {
   Connection,

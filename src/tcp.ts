@@ -1,5 +1,6 @@
 import { connect } from './client/connect';
 import { connectSock } from './client/connect-sock';
+import { ConnectionPool } from './client/connection-pool';
 import { persistentConnection } from './client/persistent-connection';
 import { withConnection } from './client/with-connection';
 import { listen } from './server/listen';
@@ -37,6 +38,8 @@ export const Tcp = {
   withConnection,
   /** See {@link persistentConnection}. */
   persistentConnection,
+  /** See {@link ConnectionPool}. */
+  ConnectionPool,
   /** See {@link onPort}. */
   onPort,
   /** See {@link onPortChosenByOs}. */

@@ -1,6 +1,6 @@
 // bytes/: pure framing, bytes in and frames out: the ByteQueue and the FrameDecoders that cut it.
-// No socket, no stream, no RxJS: these files import only ../errors, ../validate, each other and
-// node:buffer, so the Reader's pull reads and the framing operators share them.
+// No socket, no stream, no RxJS: these files import only ../errors, ../address, ../validate, each
+// other and node:buffer, so the Reader's pull reads and the framing operators share them.
 
 /**
  * A small chunk arriving behind another small one is copied into a buffer of the queue's own
