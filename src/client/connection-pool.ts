@@ -21,7 +21,7 @@ import { UseObservable } from './pool-use';
  *
  * A pooled connection is `connecting`, `idle` or `leased`, then `closing` and `closed`; the pool is
  * `open`, `draining` once closed with uses running, then `closed`. Both state machines are
- * {@link PoolMachine}'s.
+ * `PoolMachine`'s.
  *
  * ```ts
  * import { lastValueFrom } from 'rxjs';

@@ -18,20 +18,26 @@ import type { UseOutcome, UseOwner } from './pool-use';
 export class PoolMachine<A extends Address>
   implements UseOwner<A, PooledConnection<A>>, PooledConnectionOwner<A>
 {
+  /** @internal */
   protected state: PoolState = 'open';
+  /** @internal */
   protected readonly books = new PoolLedger<A>();
+  /** @internal */
   protected readonly notices = new PoolNotices<A>(this.books, (use, error) => this.failed(use, error));
+  /** @internal */
   protected drainTimer: Subscription | undefined;
   private dispatching = false;
   private settleQueued = false;
 
+  /** @internal */
   protected constructor(
     private readonly connect$: Observable<Connection<A>>,
+    /** @internal */
     protected readonly limits: PoolLimits,
     private readonly scheduler: SchedulerLike,
   ) {}
 
-  /** Starts closing: see `ConnectionPool.close`. */
+  /** @internal Starts closing: see `ConnectionPool.close`. */
   protected startClose(drainTimeout: number | undefined): void {
     this.step(() => {
       this.enterState('draining');
@@ -306,6 +312,7 @@ export class PoolMachine<A extends Address>
     return undefined;
   }
 
+  /** @internal Runs `change` as one step: events and outcomes go out once the counts are whole again. */
   protected step(change: () => void): void {
     this.notices.hold();
     try {
