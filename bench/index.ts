@@ -37,6 +37,7 @@ const EXTRA_FIGURES = [
   'resp',
   'resp-memory',
   'connect-storm',
+  'proxy-connect-rate',
 ] as const;
 
 /** `bench/lines.ts` prints its figures rather than returning them: read them from its output. */

@@ -1,5 +1,6 @@
 import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import type { Address } from './address';
+import type { ProxyInfo } from './bytes/proxy-header';
 import { ConnectionAbortedError } from './errors';
 import type { Socket } from './node/socket';
 import { Outcome } from './stream/outcome';
@@ -104,6 +105,15 @@ export class Connection<A extends Address = Address> {
     transport: Transport,
     options: ConnectionOptions = {},
     internals: ConnectionInternals = {},
+    /**
+     * What the connection's PROXY protocol header said, for a connection accepted with the
+     * `proxyProtocol` option of `Server.create` or `listen`: the original client (`source`), the
+     * address it connected to (`destination`), and the v2 TLVs. `null` when the header carried no
+     * addresses (a load balancer's health check: v2 `LOCAL` or `AF_UNSPEC`, v1 `UNKNOWN`), and for
+     * every connection made without the PROXY protocol. `socket`, `remoteAddress` and
+     * `localAddress` are the load balancer's connection, whatever the header said.
+     */
+    readonly proxy: ProxyInfo | null = null,
   ) {
     const {
       readerBufferSize = DEFAULT_READER_BUFFER_SIZE,

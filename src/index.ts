@@ -2,6 +2,12 @@
 // Writer over a Transport), node/ (Node's sockets), client/ and server/, with operators/ and
 // testing/ beside them; spec/layout.spec.ts checks who may import whom (README: Inside rx-tcp).
 export { type Address, addressToString, type InetAddress, type UnixAddress } from './address';
+export {
+  encodeProxyHeader,
+  type ProxyHeader,
+  type ProxyInfo,
+  type ProxyProtocolVersion,
+} from './bytes/proxy-header';
 export { DEFAULT_RETRY, type RetryOptions } from './client/backoff';
 export { type ConnectOptions, connect } from './client/connect';
 export { type ConnectSockOptions, connectSock, DEFAULT_CONNECT_TIMEOUT } from './client/connect-sock';
@@ -36,6 +42,7 @@ export * from './errors';
 export { Socket } from './node/socket';
 export type { Handler } from './server/handler-run';
 export { DEFAULT_BACKLOG, type ListenOptions, listen } from './server/listen';
+export { DEFAULT_PROXY_HEADER_TIMEOUT } from './server/proxy-accept';
 export { Server } from './server/server';
 export {
   DEFAULT_MAX_CONNECTIONS,

@@ -42,9 +42,9 @@ async function serverWith(first: Parameters<typeof Server.create>[1], options = 
   const server = await firstValueFrom(
     Server.create(
       loopback(),
-      (address, reader, writer) =>
+      (address, reader, writer, connection) =>
         ++calls === 1
-          ? first(address, reader, writer)
+          ? first(address, reader, writer, connection)
           : defer(async () => {
               const line = await firstValueFrom(reader.readLine());
               if (line !== EOF) writer.writeLine(`yes: ${line}`);

@@ -39,8 +39,8 @@ describe('hostile peers (issue 17)', () => {
     const server: Inet = await firstValueFrom(
       Server.create(
         loopback(),
-        (address, reader, writer) =>
-          ++served <= hostile ? handler(address, reader, writer) : reader.transfer(writer),
+        (address, reader, writer, connection) =>
+          ++served <= hostile ? handler(address, reader, writer, connection) : reader.transfer(writer),
         options,
       ),
     );

@@ -1,6 +1,14 @@
 import * as net from 'node:net';
 import { clearTimeout as realClearTimeout, setTimeout as realSetTimeout } from 'node:timers';
-import { EOF, type Handler, type InetAddress, type Reader, Server, type Writer } from 'rx-tcp';
+import {
+  type Connection,
+  EOF,
+  type Handler,
+  type InetAddress,
+  type Reader,
+  Server,
+  type Writer,
+} from 'rx-tcp';
 import { type DecodeCursor, decode } from 'rx-tcp/operators';
 import { defer, firstValueFrom, from, lastValueFrom, repeat, Subject, takeWhile, tap } from 'rxjs';
 import { respCommands, serveResp } from '../../examples/resp-server';
@@ -44,7 +52,12 @@ describe('review 22', () => {
   const { add, pair } = cleanupsAfterEach();
 
   async function startServer(
-    handler: (address: InetAddress, reader: Reader, writer: Writer) => unknown,
+    handler: (
+      address: InetAddress,
+      reader: Reader,
+      writer: Writer,
+      connection: Connection<InetAddress>,
+    ) => unknown,
   ): Promise<Inet> {
     const server: Inet = await firstValueFrom(Server.create(loopback(), handler as Handler<InetAddress>));
     add(() =>
@@ -218,9 +231,9 @@ describe('review 22', () => {
     // connection for 8 MiB "unsent".
     it('a client that never reads and pipelines two PINGs per packet makes the server hold about the reply bytes it counts against maxUnsentBytes', async () => {
       const writers: Writer[] = [];
-      const server = await startServer((address, reader, writer) => {
+      const server = await startServer((address, reader, writer, connection) => {
         writers.push(writer);
-        return serveResp(new Map())(address, reader, writer);
+        return serveResp(new Map())(address, reader, writer, connection);
       });
       const client = rawClient(server.listeningOn);
       add(() => client.destroy());

@@ -461,9 +461,9 @@ describe('Server.create', () => {
     const server = await start(() => of(1));
     server.invariant();
     // A socket waiting for a slot while every slot is free.
-    const { queued } = server as unknown as { queued: Set<unknown> };
+    const { queued } = server as unknown as { queued: Map<unknown, null> };
     const stray = {};
-    queued.add(stray);
+    queued.set(stray, null);
     expect(() => server.invariant()).toThrow(/Server invariant broken: waiting while a slot is free/);
     queued.delete(stray);
     server.invariant();

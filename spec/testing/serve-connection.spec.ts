@@ -1,16 +1,21 @@
-import type { InetAddress, Reader, Writer } from 'rx-tcp';
+import type { Connection, InetAddress, Reader, Writer } from 'rx-tcp';
 import { connectionPair, serveConnection } from 'rx-tcp/testing';
 import { lastValueFrom, map, NEVER, take, tap, toArray } from 'rxjs';
 import { outcome, testScheduler } from '../helpers/marbles';
 
 describe('serveConnection', () => {
-  it('is cold: the handler is called on subscribe, with the peer address, the reader and the writer', () => {
+  it('is cold: the handler is called on subscribe, with the peer address, the reader, the writer and the connection', () => {
     const [client, server] = connectionPair();
-    const handler = jest.fn((_address: InetAddress, _reader: Reader, _writer: Writer) => NEVER);
+    const handler = jest.fn(
+      (_address: InetAddress, _reader: Reader, _writer: Writer, _connection: Connection<InetAddress>) =>
+        NEVER,
+    );
     const served = serveConnection(server, handler);
     expect(handler).not.toHaveBeenCalled();
     const subscription = served.subscribe();
-    expect(handler).toHaveBeenCalledWith(client.localAddress, server.reader, server.writer);
+    expect(handler).toHaveBeenCalledWith(client.localAddress, server.reader, server.writer, server);
+    // No load balancer in front: no PROXY header, the peer is the client.
+    expect(server.proxy).toBeNull();
     subscription.unsubscribe();
   });
 

@@ -27,11 +27,17 @@ describe('serveMarble', () => {
     });
   });
 
-  it("calls the handler at once with the peer's address", () => {
+  it("calls the handler at once with the peer's address, the reader, the writer and the connection", () => {
     testScheduler().run((helpers) => {
       const handler = jest.fn<ReturnType<Handler<InetAddress>>, Parameters<Handler<InetAddress>>>(() => []);
       const { connection } = serveMarble(helpers, handler, '-');
-      expect(handler).toHaveBeenCalledWith(connection.remoteAddress, connection.reader, connection.writer);
+      expect(handler).toHaveBeenCalledWith(
+        connection.remoteAddress,
+        connection.reader,
+        connection.writer,
+        connection,
+      );
+      expect(connection.proxy).toBeNull();
       expect(connection.remoteAddress).toEqual({ family: 'inet', host: '127.0.0.1', port: 49153 });
     });
   });

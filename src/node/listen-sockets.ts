@@ -5,11 +5,20 @@ import type { WhereToListen } from '../where-to-listen';
 import { SocketFile } from './socket-file';
 
 /** How `listenSockets` listens. */
-export interface ListenSocketsOptions<A extends Address> {
+export interface ListenSocketsOptions<A extends Address, P = never> {
   /** The listen backlog. */
   backlog: number;
   /** Listen with TLS: accepted sockets have completed their handshake. */
   tls?: tls.TlsOptions;
+  /** Bind with `SO_REUSEPORT` (checked by the caller to be supported). */
+  reusePort?: boolean;
+  /**
+   * What every connection sends before anything else, even before its TLS handshake (a PROXY
+   * header): called with each accepted TCP socket, it reads that much, then calls `proceed` with
+   * what it read and the bytes after it put back in the socket, or destroys the socket. With TLS,
+   * the listening socket is then plain TCP, and the handshake starts once `proceed` is called.
+   */
+  preface?: (socket: net.Socket, proceed: (socket: net.Socket, read: P) => void) => void;
   /**
    * Called when accepting one connection failed (`EMFILE`, …), or, with TLS, when a client's
    * handshake failed. Neither is fatal: libuv backs off by itself, and the server goes on
@@ -19,10 +28,10 @@ export interface ListenSocketsOptions<A extends Address> {
   /** Called once listening, with the Node server and the address actually bound. */
   onListening: (server: net.Server, bound: A) => void;
   /**
-   * Called with each accepted socket (with TLS, once its handshake is done). If it throws, the
-   * socket is destroyed and `onError` called with what it threw.
+   * Called with each accepted socket (with TLS, once its handshake is done), and what `preface`
+   * read of it. If it throws, the socket is destroyed and `onError` called with what it threw.
    */
-  onSocket: (socket: net.Socket) => void;
+  onSocket: (socket: net.Socket, read: P | undefined) => void;
   /** Called once if listening fails or the listening socket fails; stop listening then. */
   onError: (error: Error) => void;
 }
@@ -34,19 +43,21 @@ export interface ListenSocketsOptions<A extends Address> {
  * wired; `listen` and `Server.create` build on it. Callbacks rather than an Observable: a server
  * accepting thousands of connections a second would otherwise pay a subscriber's layers for each.
  */
-export function listenSockets<A extends Address>(
+export function listenSockets<A extends Address, P = never>(
   where: WhereToListen<A, unknown>,
-  options: ListenSocketsOptions<A>,
+  options: ListenSocketsOptions<A, P>,
 ): () => void {
   /** A Unix socket's file, removed (if still ours) when listening stops. */
   let socketFile: SocketFile | undefined;
   let closed = false;
-  const connectionEvent = options.tls === undefined ? 'connection' : 'secureConnection';
-  const onConnection = (socket: net.Socket) => {
+  const { preface } = options;
+  /** TLS on sockets accepted in plain TCP, once their preface is read: see `handshakes`. */
+  const tlsAfterPreface = options.tls !== undefined && preface !== undefined;
+  const onConnection = (socket: net.Socket, read?: P) => {
     // Half-open from here on (see below), as a plain TCP connection is from the start.
     if (options.tls !== undefined) socket.allowHalfOpen = true;
     try {
-      options.onSocket(socket);
+      options.onSocket(socket, read);
     } catch (error) {
       // Never thrown into Node's event emitter, where it would be uncaught: that socket is closed,
       // and listening fails with the error.
@@ -71,13 +82,58 @@ export function listenSockets<A extends Address>(
   // Reader and the Writer rely on; with TLS it is turned on only once the handshake is done:
   // a client leaving during the handshake is otherwise taken for a half-close, and its
   // socket kept open until the handshake timeout.
+  const tlsOptions = { ...options.tls, allowHalfOpen: false, noDelay: true };
   const server =
-    options.tls === undefined
+    options.tls === undefined || tlsAfterPreface
       ? net.createServer({ allowHalfOpen: true, noDelay: true })
-      : tls.createServer({ ...options.tls, allowHalfOpen: false, noDelay: true });
-  server.on(connectionEvent, onConnection);
+      : tls.createServer(tlsOptions);
+  /**
+   * With a preface, the TLS server that never listens: sockets whose preface is read are handed to
+   * it as its 'connection' event (Node's way of giving a TLS server a socket accepted elsewhere), so
+   * that their handshake, its options, timeout and errors are those of a listening TLS server.
+   */
+  const handshakes = tlsAfterPreface ? tls.createServer(tlsOptions) : undefined;
+  /** What the preface of each socket in a TLS handshake said, by its TCP socket. */
+  const prefaces = new WeakMap<net.Socket, P>();
+  const onSecureConnection = (socket: tls.TLSSocket) => {
+    // The TLS socket's `_parent` is the TCP socket it was made over: Node keeps no other link.
+    const parent = (socket as tls.TLSSocket & { _parent?: net.Socket })._parent;
+    const read = parent === undefined ? undefined : prefaces.get(parent);
+    if (read === undefined) socket.destroy();
+    else onConnection(socket, read);
+  };
+  const proceed = (socket: net.Socket, read: P) => {
+    if (closed) socket.destroy();
+    else if (handshakes === undefined) onConnection(socket, read);
+    else {
+      prefaces.set(socket, read);
+      // Not half-open during the handshake, as for a TLS server's own sockets (see above).
+      socket.allowHalfOpen = false;
+      try {
+        handshakes.emit('connection', socket);
+      } catch (error) {
+        // Never into the socket's 'data' event, where it would be uncaught: that client only.
+        socket.destroy();
+        options.onAcceptError?.(error as Error);
+      }
+    }
+  };
+  const onRawConnection = (socket: net.Socket) => {
+    try {
+      preface!(socket, proceed);
+    } catch (error) {
+      socket.destroy();
+      if (!closed) options.onError(error as Error);
+    }
+  };
+  const connectionEvent =
+    preface !== undefined || options.tls === undefined ? 'connection' : 'secureConnection';
+  const connectionListener = preface === undefined ? onConnection : onRawConnection;
+  server.on(connectionEvent, connectionListener);
   server.on('error', onError);
   server.on('tlsClientError', onTlsClientError);
+  handshakes?.on('secureConnection', onSecureConnection);
+  handshakes?.on('tlsClientError', onTlsClientError);
   const { address } = where;
   const onListening = () => {
     if (closed) return;
@@ -89,8 +145,15 @@ export function listenSockets<A extends Address>(
     options.onListening(server, actual as A);
   };
   if (address.family === 'inet') {
+    const listenOptions = {
+      host: address.host,
+      port: address.port,
+      backlog: options.backlog,
+      ipv6Only: false,
+    };
+    // `reusePort` is not in the types of every Node line this builds with.
     server.listen(
-      { host: address.host, port: address.port, backlog: options.backlog, ipv6Only: false },
+      options.reusePort === true ? { ...listenOptions, reusePort: true } : listenOptions,
       onListening,
     );
   } else if (process.platform === 'win32') {
@@ -111,10 +174,13 @@ export function listenSockets<A extends Address>(
   return () => {
     if (closed) return;
     closed = true;
-    server.off(connectionEvent, onConnection);
+    server.off(connectionEvent, connectionListener);
     // A handshake under way when the listening socket closes still completes: nobody will
     // serve that connection, so close it rather than leave the client waiting.
-    if (options.tls !== undefined) server.on(connectionEvent, (socket: net.Socket) => socket.destroy());
+    if (options.tls !== undefined) {
+      (handshakes ?? server).off('secureConnection', onSecureConnection);
+      (handshakes ?? server).on('secureConnection', (socket: net.Socket) => socket.destroy());
+    }
     // Errors after this point concern nobody; keep a listener so that none is uncaught.
     server.off('error', onError);
     server.on('error', ignore);

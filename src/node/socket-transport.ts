@@ -40,6 +40,11 @@ function onClose(this: WiredSocket): void {
   listener?.onClose();
 }
 
+/** Reports the end a socket reached before it was wired, unless it closed since. */
+function endedUnwired(socket: WiredSocket): void {
+  onEnd.call(socket);
+}
+
 /**
  * A Node socket as a {@link Transport}: the one place where `net.Socket` events are wired to a
  * Reader and a Writer. The socket must have been created with `allowHalfOpen: true`, so that the
@@ -124,6 +129,9 @@ class SocketTransport implements Transport {
     socket.on('close', onClose);
     // A socket accepted with pauseOnConnect does not start reading by itself.
     socket.resume();
+    // Its FIN came while it waited, paused, for a slot, with nothing left to read (a socket read
+    // for its PROXY header, or a TLS one): Node emitted its 'end' then, to nobody.
+    if (socket.readableEnded) process.nextTick(endedUnwired, socket);
   }
 }
 

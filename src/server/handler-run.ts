@@ -8,11 +8,31 @@ import { CLOSE_AFTER_USE } from '../stream/force-close';
 import type { Reader } from '../stream/reader';
 import type { Writer } from '../stream/writer';
 
-/** The handler of `Server.create`: serves one connection; its end closes the connection. */
+/**
+ * The handler of `Server.create`: serves one connection; its end closes the connection.
+ *
+ * It is called as `handler(address, reader, writer, connection)`. `address` is the client's: the
+ * peer of the socket, or, behind a load balancer that sends a PROXY header (`proxyProtocol`), the
+ * original client the header names (`connection.proxy.source`, an `InetAddress`, or a
+ * `UnixAddress` for a v2 `AF_UNIX` header), and the balancer's own for a header that names none
+ * (a health check). `connection` is the whole `Connection`: the balancer's socket and addresses,
+ * and `proxy`. A handler that needs only the first three arguments takes only those.
+ *
+ * ```ts
+ * import { addressToString, type Handler, type InetAddress } from 'rx-tcp';
+ *
+ * const hello: Handler<InetAddress> = (address, _reader, writer, connection) => {
+ *   const via = connection.proxy === null ? '' : ` via ${addressToString(connection.remoteAddress)}`;
+ *   writer.writeLine(`hello ${addressToString(address)}${via}`);
+ *   return writer.flushed();
+ * };
+ * ```
+ */
 export type Handler<A extends Address> = (
   address: A,
   reader: Reader,
   writer: Writer,
+  connection: Connection<A>,
 ) => ObservableInput<unknown>;
 
 /**
@@ -50,13 +70,14 @@ export abstract class HandlerRun<A extends Address>
   /** The handler is done and the connection closed. */
   protected abstract ended(): void;
 
-  /** Calls `handler` on `connection`. */
+  /** Calls `handler` on `connection`, with the client's address (the PROXY header's, if any). */
   protected run(connection: Connection<A>, handler: Handler<A>): void {
     this.connection = connection;
-    const address = connection.remoteAddress;
+    // An AF_UNIX client behind a TCP server is the one address not of the server's family.
+    const address = (connection.proxy?.source as A | undefined) ?? connection.remoteAddress;
     this.address = address;
     try {
-      from(handler(address, connection.reader, connection.writer)).subscribe(this);
+      from(handler(address, connection.reader, connection.writer, connection)).subscribe(this);
     } catch (error) {
       this.error(error);
     }

@@ -1,6 +1,7 @@
 import type * as net from 'node:net';
 import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
 import type { Address } from '../address';
+import type { ProxyInfo } from '../bytes/proxy-header';
 import type { ConnectionInternals, ConnectionOptions } from '../connection';
 import type { WriterCloseOptions } from '../stream/force-close';
 import { CLOSE_AFTER_USE } from '../stream/force-close';
@@ -40,7 +41,8 @@ export class ServerRun<A extends Address> extends HandlerRun<A> {
     super();
   }
 
-  start(socket: net.Socket): void {
+  /** Runs the handler on `socket`, whose PROXY header said `proxy` (null without one). */
+  start(socket: net.Socket, proxy: ProxyInfo | null): void {
     const { bound, handler, options, idleTimeout, scheduler } = this.owner;
     let internals: ConnectionInternals = { monitor: this };
     if (idleTimeout !== undefined) {
@@ -48,7 +50,7 @@ export class ServerRun<A extends Address> extends HandlerRun<A> {
       internals = { monitor: this, onActivity: () => (this.lastActivity = scheduler.now()) };
       this.idle = scheduler.schedule(checkIdle, idleTimeout, this);
     }
-    this.run(acceptedConnection(socket, bound, options, internals), handler);
+    this.run(acceptedConnection(socket, bound, options, internals, proxy), handler);
   }
 
   /** Closes the idle connection, or looks again when it may have become so. */

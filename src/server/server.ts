@@ -2,25 +2,23 @@
 // May import the top-level basics (errors, address, validate, bare-subscriber, where-to-listen,
 // connection, connection-failure), stream/, node/ and rxjs; never client/ or testing/.
 import type * as net from 'node:net';
-import { asyncScheduler, Observable, type SchedulerLike, Subject, throwError } from 'rxjs';
+import { Observable, type SchedulerLike, Subject, throwError } from 'rxjs';
 import { type Address, inetAddress } from '../address';
-import { checkConnectionOptions } from '../connection';
+import type { ProxyInfo } from '../bytes/proxy-header';
 import { listenSockets } from '../node/listen-sockets';
 import type { WriterCloseOptions } from '../stream/force-close';
 import { CLOSE_FORCE_AFTER } from '../stream/force-close';
 import { Outcome } from '../stream/outcome';
-import { checkNumber, describe } from '../validate';
+import { checkNumber } from '../validate';
 import type { WhereToListen } from '../where-to-listen';
 import type { Handler } from './handler-run';
-import { checkWhereToListen, DEFAULT_BACKLOG } from './listen';
+import { type HeaderRead, type ProxyHeaderReads, proxyHeaderReads } from './proxy-accept';
 import {
-  checkHandlerErrorPolicy,
-  DEFAULT_MAX_CONNECTIONS,
-  DEFAULT_MAX_PENDING_CONNECTIONS,
   type HandlerErrorPolicy,
   type ServerCloseOptions,
   type ServerEvent,
   type ServerOptions,
+  serverSettings,
 } from './server-options';
 import { type RunOwner, ServerRun } from './server-run';
 
@@ -55,8 +53,13 @@ export class Server<A extends Address, L> {
    * Set rebuilds its table every few connections, garbage that the collector then promotes.
    */
   private readonly runs: ServerRun<A>[] = [];
-  /** Accepted sockets waiting, unread, for a slot, first come first served. */
-  private readonly queued = new Set<net.Socket>();
+  /**
+   * Accepted sockets waiting, unread, for a slot, first come first served, with what their PROXY
+   * header said (null without one).
+   */
+  private readonly queued = new Map<net.Socket, ProxyInfo | null>();
+  /** With `proxyProtocol`: the headers being read, each counted as a pending connection. */
+  private headers: ProxyHeaderReads | undefined;
   /** Closes the listening socket (idempotent). */
   private stopListening: (() => void) | undefined;
   /** What each run is given: the settings they share, and this server to report to. */
@@ -101,46 +104,36 @@ export class Server<A extends Address, L> {
    * @param where From `onPort`, `onPortChosenByOs`, `onFile` or `WhereToListen.create`.
    * @param handler Serves one connection.
    * @param options `maxConnections` (default 10 000), `maxPendingConnections` (default 64),
-   *   `backlog` (default 511),
-   *   `onHandlerError` (default `'raise'`), `idleTimeout` (default off), `readerBufferSize`
-   *   (default 128 KiB), `bufferAgeLimit` (default `120_000` ms), `tls`, `scheduler`.
+   *   `backlog` (default 511), `onHandlerError` (default `'raise'`), `idleTimeout` (default off),
+   *   `readerBufferSize` (default 128 KiB), `bufferAgeLimit` (default `120_000` ms), `tls`,
+   *   `proxyProtocol` (default `false`), `proxyHeaderTimeout` (default `10_000` ms), `reusePort`
+   *   (default `false`), `scheduler` (default `asyncScheduler`).
    */
   static create<A extends Address, L>(
     where: WhereToListen<A, L>,
     handler: Handler<A>,
     options: ServerOptions<A> = {},
   ): Observable<Server<A, L>> {
-    checkWhereToListen('Server.create', where);
-    if (typeof handler !== 'function') {
-      throw new TypeError(`Server.create: handler must be a function, got ${describe(handler)}`);
-    }
-    checkConnectionOptions('Server.create', options);
-    const {
-      maxConnections = DEFAULT_MAX_CONNECTIONS,
-      maxPendingConnections = DEFAULT_MAX_PENDING_CONNECTIONS,
-      backlog = DEFAULT_BACKLOG,
-      idleTimeout,
-      tls,
-      onHandlerError = 'raise',
-      scheduler = asyncScheduler,
-    } = options;
-    checkNumber('Server.create', 'maxConnections', maxConnections, 1, true);
-    checkNumber('Server.create', 'maxPendingConnections', maxPendingConnections, 0, true);
-    checkNumber('Server.create', 'backlog', backlog, 0, true);
-    if (idleTimeout !== undefined) checkNumber('Server.create', 'idleTimeout', idleTimeout, 1);
-    checkHandlerErrorPolicy('Server.create', onHandlerError);
-
+    const settings = serverSettings(where, handler, options);
+    const { proxyProtocol, idleTimeout, scheduler } = settings;
     return new Observable<Server<A, L>>((subscriber) => {
       const server = new Server<A, L>(
-        maxConnections,
-        maxPendingConnections,
+        settings.maxConnections,
+        settings.maxPendingConnections,
         scheduler,
-        tls === undefined,
-        onHandlerError,
+        settings.tls === undefined && proxyProtocol === false,
+        settings.onHandlerError,
       );
-      server.stopListening = listenSockets(where, {
+      server.headers = proxyHeaderReads(settings, (socket, error) =>
+        server.emitFor('rejected', socket, null, error),
+      );
+      const { backlog, tls, reusePort } = settings;
+      server.stopListening = listenSockets<A, ProxyInfo | null>(where, {
         backlog,
         tls,
+        reusePort,
+        preface:
+          proxyProtocol === false ? undefined : (socket, proceed) => server.readHeader(socket, proceed),
         onAcceptError: (error) => server.emit('rejected', undefined, error),
         onListening: (netServer, address) => {
           server.runOwner = {
@@ -159,7 +152,7 @@ export class Server<A extends Address, L> {
           subscriber.next(server);
           subscriber.complete();
         },
-        onSocket: (socket) => server.accept(socket),
+        onSocket: (socket, proxy = null) => server.accept(socket, proxy),
         onError: (error) => {
           if (!server.listening) subscriber.error(error);
           else server.fail(error);
@@ -230,49 +223,70 @@ export class Server<A extends Address, L> {
     if (this.running > this.maxConnections) problems.push(`running ${this.running}`);
     if (this.runs.some((run, slot) => run.slot !== slot)) problems.push('a connection out of its slot');
     const waiting = this.queued.size;
-    if (waiting > this.maxPending) problems.push(`${waiting} waiting`);
+    const reading = this.headers?.size ?? 0;
+    if (waiting + reading > this.maxPending) problems.push(`${waiting} waiting, ${reading} reading a header`);
     if (waiting > 0 && this.running < this.maxConnections) problems.push('waiting while a slot is free');
-    if (waiting > 0 && this.closeStarted) problems.push('waiting after close');
+    if (waiting + reading > 0 && this.closeStarted) problems.push('pending after close');
     if (this.closeStarted && this.listeningSocket?.listening) problems.push('closed but still listening');
     if (this.failure !== undefined && !this.closeStarted) problems.push('failed but not closed');
     if (problems.length > 0) throw new Error(`Server invariant broken: ${problems.join('; ')}`);
   }
 
   /**
-   * Serves an accepted socket now if a slot is free, else queues it, unread, or closes it at once
-   * when too many wait already. The slots are counted here rather than by `mergeMap(serve,
-   * maxConnections)`, whose inner subscription per connection (a subscriber, its closures and
-   * their context) would be kept for as long as the connection lives.
+   * Serves an accepted socket (whose PROXY header said `proxy`) now if a slot is free, else queues
+   * it, unread, or closes it at once when too many are pending already. The slots are counted here
+   * rather than by `mergeMap(serve, maxConnections)`, whose inner subscription per connection (a
+   * subscriber, its closures and their context) would be kept for as long as the connection lives.
    */
-  private accept(socket: net.Socket): void {
+  private accept(socket: net.Socket, proxy: ProxyInfo | null): void {
     if (this.closeStarted) {
       socket.destroy();
       return;
     }
     if (this.running < this.maxConnections) {
-      this.emitFor('accepted', socket);
+      this.emitFor('accepted', socket, proxy);
       // Whoever heard of it may have closed the server: no handler is called after close().
       if (this.closeStarted) socket.destroy();
-      else this.start(socket);
+      else this.start(socket, proxy);
       return;
     }
-    if (this.queued.size >= this.maxPending) {
+    if (this.pending >= this.maxPending) {
       socket.destroy();
-      this.emitFor('rejected', socket);
+      this.emitFor('rejected', socket, proxy);
       return;
     }
-    this.queued.add(socket);
-    this.emitFor('accepted', socket);
-    this.emitFor('limitReached', socket);
+    this.queued.set(socket, proxy);
+    this.emitFor('accepted', socket, proxy);
+    this.emitFor('limitReached', socket, proxy);
+  }
+
+  /** Connections accepted but not served yet: waiting for a slot, or reading their PROXY header. */
+  private get pending(): number {
+    return this.queued.size + (this.headers?.size ?? 0);
+  }
+
+  /**
+   * With `proxyProtocol`, first thing on every accepted socket: a pending connection until its
+   * header is read (then `proceed`, to TLS or to `accept`), unless too many are pending already.
+   */
+  private readHeader(socket: net.Socket, proceed: HeaderRead): void {
+    if (this.closeStarted) {
+      socket.destroy();
+    } else if (this.pending >= this.maxPending) {
+      socket.destroy();
+      this.emitFor('rejected', socket, null);
+    } else {
+      this.headers!.read(socket, proceed);
+    }
   }
 
   /** Takes a slot and runs the handler on `socket`. */
-  private start(socket: net.Socket): void {
+  private start(socket: net.Socket, proxy: ProxyInfo | null): void {
     const run = new ServerRun(this.runOwner);
     run.slot = this.runs.length;
     this.runs.push(run);
     if (this.runs.length === this.maxConnections) this.acceptPaused(true);
-    run.start(socket);
+    run.start(socket, proxy);
   }
 
   /**
@@ -299,9 +313,9 @@ export class Server<A extends Address, L> {
     // Checked by size first: an iterator and its result per connection are garbage a server
     // accepting thousands of connections a second would make for nothing.
     if (this.queued.size > 0) {
-      const next = this.queued.values().next().value!;
+      const [next, proxy] = this.queued.entries().next().value!;
       this.queued.delete(next);
-      this.start(next);
+      this.start(next, proxy);
     } else {
       // A slot is free and nobody waits: if every slot was taken, sockets were accepted paused.
       if (this.runs.length === this.maxConnections - 1) this.acceptPaused(false);
@@ -337,8 +351,9 @@ export class Server<A extends Address, L> {
   private shutdown(): void {
     this.closeStarted = true;
     this.stopListening?.();
-    for (const socket of this.queued) socket.destroy();
+    for (const socket of this.queued.keys()) socket.destroy();
     this.queued.clear();
+    this.headers?.cancelAll();
   }
 
   /** Stops every handler and closes its connection; the close is done once they all are. */
@@ -373,9 +388,18 @@ export class Server<A extends Address, L> {
     if (!observed) throwError(() => error).subscribe();
   }
 
-  /** Emits an event about an accepted socket; its address is looked up only if someone listens. */
-  private emitFor(type: ServerEvent<A>['type'], socket: net.Socket): void {
-    if (this.eventSubject.observed) this.emit(type, peerOf(socket) as A | undefined);
+  /**
+   * Emits an event about an accepted socket, with its client's address: its PROXY header's, else
+   * its peer's (while the socket is open), looked up only if someone listens.
+   */
+  private emitFor(
+    type: ServerEvent<A>['type'],
+    socket: net.Socket,
+    proxy: ProxyInfo | null,
+    error?: unknown,
+  ): void {
+    if (this.eventSubject.observed)
+      this.emit(type, (proxy?.source ?? peerOf(socket)) as A | undefined, error);
   }
 
   private emit(type: ServerEvent<A>['type'], address?: A, error?: unknown): void {

@@ -8,7 +8,9 @@ import { describe } from '../validate';
  * Runs a `Server.create` handler on one connection, closing it as the server would, so that a
  * handler is tested without a listening socket.
  *
- * Subscribing calls `handler(connection.remoteAddress, connection.reader, connection.writer)`.
+ * Subscribing calls `handler(address, connection.reader, connection.writer, connection)`, as the
+ * server does: `address` is `connection.proxy.source` for a connection that carries a PROXY header's
+ * addresses, else `connection.remoteAddress`.
  * When its `ObservableInput` completes, errors or throws, the writer is closed (flushed, forced
  * after 30 s), then the reader, as `Server.create` does; a peer that resets the connection has it
  * destroyed at once, as the server does. The result emits once and completes when the connection is

@@ -25,7 +25,8 @@ export interface ServedMarble<A extends Address = InetAddress> extends MarbleCon
  * `TestScheduler.run`: the handler function a server runs is tested unchanged, without a socket.
  *
  * The peer sends what `marbles` says, as in {@link marbleConnection}; the handler is called at
- * once with the peer's address, the reader and the writer, and when its `ObservableInput` ends
+ * once with the peer's address, the reader, the writer and the connection (`proxy` null, as
+ * without a load balancer), and when its `ObservableInput` ends
  * the writer then the reader are closed, as `Server.create` does (see {@link serveConnection}).
  * `writes` shows what the handler answered and completes when the server side closed its writer.
  *
