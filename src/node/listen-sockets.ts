@@ -95,9 +95,12 @@ export function listenSockets<A extends Address, P = never>(
   const handshakes = tlsAfterPreface ? tls.createServer(tlsOptions) : undefined;
   /** What the preface of each socket in a TLS handshake said, by its TCP socket. */
   const prefaces = new WeakMap<net.Socket, P>();
+  /** TCP sockets whose preface was read and whose handshake is under way: closed with the server. */
+  const handshaking = new Set<net.Socket>();
   const onSecureConnection = (socket: tls.TLSSocket) => {
     // The TLS socket's `_parent` is the TCP socket it was made over: Node keeps no other link.
     const parent = (socket as tls.TLSSocket & { _parent?: net.Socket })._parent;
+    if (parent !== undefined) handshaking.delete(parent);
     const read = parent === undefined ? undefined : prefaces.get(parent);
     if (read === undefined) socket.destroy();
     else onConnection(socket, read);
@@ -107,6 +110,8 @@ export function listenSockets<A extends Address, P = never>(
     else if (handshakes === undefined) onConnection(socket, read);
     else {
       prefaces.set(socket, read);
+      handshaking.add(socket);
+      socket.once('close', () => handshaking.delete(socket));
       // Not half-open during the handshake, as for a TLS server's own sockets (see above).
       socket.allowHalfOpen = false;
       try {
@@ -181,6 +186,10 @@ export function listenSockets<A extends Address, P = never>(
       (handshakes ?? server).off('secureConnection', onSecureConnection);
       (handshakes ?? server).on('secureConnection', (socket: net.Socket) => socket.destroy());
     }
+    // Their preface was read for a server that will not serve them: a stalled handshake would
+    // otherwise hold its descriptor until the TLS handshake timeout.
+    for (const socket of handshaking) socket.destroy();
+    handshaking.clear();
     // Errors after this point concern nobody; keep a listener so that none is uncaught.
     server.off('error', onError);
     server.on('error', ignore);

@@ -251,8 +251,9 @@ export class Server<A extends Address, L> {
       return;
     }
     if (this.pending >= this.maxPending) {
-      socket.destroy();
+      // The event first: a destroyed socket no longer knows its peer.
       this.emitFor('rejected', socket, proxy);
+      socket.destroy();
       return;
     }
     this.queued.set(socket, proxy);
@@ -273,8 +274,8 @@ export class Server<A extends Address, L> {
     if (this.closeStarted) {
       socket.destroy();
     } else if (this.pending >= this.maxPending) {
-      socket.destroy();
       this.emitFor('rejected', socket, null);
+      socket.destroy();
     } else {
       this.headers!.read(socket, proceed);
     }
