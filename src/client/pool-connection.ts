@@ -77,7 +77,7 @@ export class PooledConnection<A extends Address> extends BareSubscriber<Connecti
   /** When it last became idle, by the scheduler's clock. */
   idleSince = 0;
   private idleTimer: Subscription | undefined;
-  private watch: PeerWatch<A> | undefined;
+  private watch: WhenSettled | undefined;
 
   constructor(private readonly owner: PooledConnectionOwner<A>) {
     super();
@@ -121,7 +121,7 @@ export class PooledConnection<A extends Address> extends BareSubscriber<Connecti
 
   /** Watches the peer, without reading: a connection it left is never handed out again. */
   watchPeer(): void {
-    const watch = new PeerWatch(this);
+    const watch = new WhenSettled(() => this.peerLeft());
     this.watch = watch;
     this.connection!.peerDone.subscribe(watch);
   }
@@ -169,7 +169,7 @@ export class PooledConnection<A extends Address> extends BareSubscriber<Connecti
    */
   shut(how: 'close' | 'reset'): void {
     const connection = this.connection!;
-    const done = new CloseWatch(this.owner, this);
+    const done = new WhenSettled(() => this.owner.closeDone(this));
     if (how === 'reset') {
       connection.destroy();
       connection.closed.subscribe(done);
@@ -183,9 +183,12 @@ function idleTask(this: SchedulerAction<{ idleTimerRang(): void }>, slot?: { idl
   slot!.idleTimerRang();
 }
 
-/** The subscriber of `connection.peerDone`. */
-class PeerWatch<A extends Address> extends BareSubscriber<void> {
-  constructor(private readonly slot: PooledConnection<A>) {
+/**
+ * Calls `then` once the Observable it subscribes to completes or errors (`connection.peerDone`, a
+ * retired connection's close): both count as settled.
+ */
+class WhenSettled extends BareSubscriber<void> {
+  constructor(private readonly then: () => void) {
     super();
   }
 
@@ -198,28 +201,6 @@ class PeerWatch<A extends Address> extends BareSubscriber<void> {
   complete(): void {
     if (this.closed) return;
     this.unsubscribe();
-    this.slot.peerLeft();
-  }
-}
-
-/** The subscriber of a retired connection's close: the pool counts it closed either way. */
-class CloseWatch<A extends Address> extends BareSubscriber<void> {
-  constructor(
-    private readonly owner: PooledConnectionOwner<A>,
-    private readonly slot: PooledConnection<A>,
-  ) {
-    super();
-  }
-
-  next(): void {}
-
-  error(): void {
-    this.complete();
-  }
-
-  complete(): void {
-    if (this.closed) return;
-    this.unsubscribe();
-    this.owner.closeDone(this.slot);
+    this.then();
   }
 }
