@@ -7,7 +7,7 @@ import { Outcome } from './stream/outcome';
 import { Reader, type ReaderSource } from './stream/reader';
 import type { Transport, TransportListener } from './stream/transport';
 import { type BufferAgeLimit, Writer, type WriterCloseOptions, type WriterOwner } from './stream/writer';
-import { checkNumber, describe } from './validate';
+import { checkNumber, checkTimerDelay, describe } from './validate';
 
 /** The options every connection has, whether it was made by `connect` or accepted by a server. */
 export interface ConnectionOptions {
@@ -72,7 +72,7 @@ export function checkConnectionOptions(where: string, options: ConnectionOptions
         `${where}: bufferAgeLimit must be a number or 'unlimited', got ${describe(bufferAgeLimit)}`,
       );
     }
-    checkNumber(where, 'bufferAgeLimit', bufferAgeLimit, 0);
+    checkTimerDelay(where, 'bufferAgeLimit', bufferAgeLimit);
   }
 }
 

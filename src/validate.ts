@@ -56,7 +56,23 @@ export function describe(value: unknown): string {
   }
 }
 
-/** Throws unless `value` is a number >= `min` (or, with `allowInfinity`, `Infinity`). */
+/** The longest delay a Node timer keeps: past it, Node fires after 1 ms instead. */
+export const MAX_TIMER_DELAY = 2_147_483_647;
+
+/**
+ * Throws unless `value` is a number of milliseconds from `min` to {@link MAX_TIMER_DELAY}: every
+ * delay rx-tcp hands to a scheduler (a longer one would fire at once). An option where `Infinity`
+ * means "never" skips this check for it.
+ */
+export function checkTimerDelay(caller: string, name: string, value: unknown, min = 0): number {
+  checkNumber(caller, name, value, min);
+  if ((value as number) > MAX_TIMER_DELAY) {
+    throw new RangeError(`${caller}: ${name} must be at most ${MAX_TIMER_DELAY} ms, got ${value}`);
+  }
+  return value as number;
+}
+
+/** Throws unless `value` is a number >= `min`. */
 export function checkNumber(caller: string, name: string, value: unknown, min = 0, integer = false): number {
   if (typeof value !== 'number' || Number.isNaN(value)) {
     throw new TypeError(`${caller}: ${name} must be a number, got ${describe(value)}`);

@@ -1,4 +1,4 @@
-import { checkBoolean, checkPositiveLimit, describe } from '../validate';
+import { checkBoolean, checkPositiveLimit, describe, MAX_TIMER_DELAY } from '../validate';
 
 /** The `retry` option of `persistentConnection`: when to try again after an attempt failed. */
 export interface RetryOptions {
@@ -33,9 +33,6 @@ export const DEFAULT_RETRY: Readonly<Required<Omit<RetryOptions, 'random'>>> = O
   jitter: true,
   maxAttempts: Number.POSITIVE_INFINITY,
 });
-
-/** The longest delay a Node timer takes; a longer one fires after 1 ms instead. */
-const MAX_TIMER_DELAY = 2_147_483_647;
 
 /**
  * @internal The waits between attempts, from checked {@link RetryOptions}. Pure but for `random`.

@@ -16,7 +16,7 @@ import { ConnectInterruptedError, ConnectTimeoutError } from '../errors';
 import { openSocket } from '../node/open-socket';
 import { Socket } from '../node/socket';
 import { onSocketError, SOCKET_SLOT } from '../node/socket-transport';
-import { checkNumber, describe } from '../validate';
+import { checkTimerDelay, describe } from '../validate';
 import { WhereToConnect } from '../where-to-connect';
 import { type DeadlineQueue, type Due, deadlineQueue } from './deadline-queue';
 
@@ -94,7 +94,7 @@ export function connectWith<A extends Address, T>(
     tls: tlsOptions,
     scheduler = asyncScheduler,
   } = options;
-  if (timeout !== Number.POSITIVE_INFINITY) checkNumber(caller, 'timeout', timeout, 0);
+  if (timeout !== Number.POSITIVE_INFINITY) checkTimerDelay(caller, 'timeout', timeout);
   const signal = interrupt instanceof AbortSignal ? interrupt : undefined;
   // from() rejects what is not an ObservableInput at once, so a bad interrupt fails at the call.
   const interrupt$ =

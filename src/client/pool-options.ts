@@ -1,5 +1,5 @@
 import type { Address } from '../address';
-import { checkNumber, describe } from '../validate';
+import { checkNumber, checkTimerDelay, describe } from '../validate';
 import type { ConnectOptions } from './connect';
 
 /** Options of {@link ConnectionPool.create}. */
@@ -131,8 +131,9 @@ export function poolLimits(caller: string, options: ConnectionPoolOptions): Pool
     maxWaiting = DEFAULT_POOL_MAX_WAITING,
   } = options;
   checkNumber(caller, 'maxConnections', maxConnections, 1, true);
-  checkNumber(caller, 'idleTimeout', idleTimeout, 0);
-  checkNumber(caller, 'acquireTimeout', acquireTimeout, 0);
+  // Infinity means "never" for these two: no timer is set.
+  if (idleTimeout !== Number.POSITIVE_INFINITY) checkTimerDelay(caller, 'idleTimeout', idleTimeout);
+  if (acquireTimeout !== Number.POSITIVE_INFINITY) checkTimerDelay(caller, 'acquireTimeout', acquireTimeout);
   if (maxWaiting !== Number.POSITIVE_INFINITY) checkNumber(caller, 'maxWaiting', maxWaiting, 0, true);
   return { maxConnections, idleTimeout, acquireTimeout, maxWaiting };
 }
@@ -143,6 +144,6 @@ export function drainTimeoutOf(options: PoolCloseOptions): number | undefined {
     throw new TypeError(`ConnectionPool.close: options must be an object, got ${describe(options)}`);
   }
   const { drainTimeout } = options;
-  if (drainTimeout !== undefined) checkNumber('ConnectionPool.close', 'drainTimeout', drainTimeout, 0);
+  if (drainTimeout !== undefined) checkTimerDelay('ConnectionPool.close', 'drainTimeout', drainTimeout);
   return drainTimeout;
 }

@@ -4,13 +4,10 @@ import { ByteQueue } from '../bytes/byte-queue';
 import { type ProxyInfo, type ProxyProtocolVersion, readProxyHeader } from '../bytes/proxy-header';
 import { ProxyProtocolError } from '../errors';
 import { SOCKET_SLOT } from '../node/socket-transport';
-import { checkNumber, describe } from '../validate';
+import { checkTimerDelay, describe } from '../validate';
 
 /** The default of `proxyHeaderTimeout`, in ms. */
 export const DEFAULT_PROXY_HEADER_TIMEOUT = 10_000;
-
-/** The longest delay a Node timer keeps: beyond it, Node fires after 1 ms instead. */
-const MAX_TIMER_DELAY = 2_147_483_647;
 
 /** @internal The PROXY protocol options of `listen` and `Server.create` (documented there). */
 export interface ProxyProtocolOptions {
@@ -30,14 +27,7 @@ export function checkProxyProtocolOptions(caller: string, options: ProxyProtocol
     const message = `${caller}: proxyProtocol must be false, 'v1', 'v2' or 'any', got ${describe(proxyProtocol)}`;
     throw typeof proxyProtocol === 'string' ? new RangeError(message) : new TypeError(message);
   }
-  if (proxyHeaderTimeout !== undefined) {
-    checkNumber(caller, 'proxyHeaderTimeout', proxyHeaderTimeout, 1);
-    if (proxyHeaderTimeout > MAX_TIMER_DELAY) {
-      throw new RangeError(
-        `${caller}: proxyHeaderTimeout must be at most ${MAX_TIMER_DELAY} ms, got ${proxyHeaderTimeout}`,
-      );
-    }
-  }
+  if (proxyHeaderTimeout !== undefined) checkTimerDelay(caller, 'proxyHeaderTimeout', proxyHeaderTimeout, 1);
 }
 
 /**

@@ -3,7 +3,7 @@ import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import type { Address } from '../address';
 import type { ProxyProtocolVersion } from '../bytes/proxy-header';
 import { type ConnectionOptions, checkConnectionOptions } from '../connection';
-import { checkNumber, describe } from '../validate';
+import { checkNumber, checkTimerDelay, describe } from '../validate';
 import type { WhereToListen } from '../where-to-listen';
 import { checkReusePort, checkWhereToListen, DEFAULT_BACKLOG } from './listen';
 import { checkProxyProtocolOptions, DEFAULT_PROXY_HEADER_TIMEOUT } from './proxy-accept';
@@ -173,7 +173,7 @@ export function serverSettings<A extends Address>(
   // A connection reading its PROXY header is pending: with none allowed, none would be served.
   checkNumber(caller, 'maxPendingConnections', maxPendingConnections, proxyProtocol === false ? 0 : 1, true);
   checkNumber(caller, 'backlog', backlog, 0, true);
-  if (idleTimeout !== undefined) checkNumber(caller, 'idleTimeout', idleTimeout, 1);
+  if (idleTimeout !== undefined) checkTimerDelay(caller, 'idleTimeout', idleTimeout, 1);
   checkHandlerErrorPolicy(caller, onHandlerError);
   checkReusePort(caller, reusePort, where.address);
   return {

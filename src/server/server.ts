@@ -9,7 +9,7 @@ import { listenSockets } from '../node/listen-sockets';
 import type { WriterCloseOptions } from '../stream/force-close';
 import { CLOSE_FORCE_AFTER } from '../stream/force-close';
 import { Outcome } from '../stream/outcome';
-import { checkNumber } from '../validate';
+import { checkTimerDelay } from '../validate';
 import type { WhereToListen } from '../where-to-listen';
 import type { Handler } from './handler-run';
 import { type HeaderRead, type ProxyHeaderReads, proxyHeaderReads } from './proxy-accept';
@@ -201,8 +201,8 @@ export class Server<A extends Address, L> {
    */
   close(options: ServerCloseOptions = {}): Observable<void> {
     const { closeExistingConnections = false, drainTimeout, forceCloseAfter = CLOSE_FORCE_AFTER } = options;
-    if (drainTimeout !== undefined) checkNumber('Server.close', 'drainTimeout', drainTimeout, 0);
-    if (forceCloseAfter !== 'never') checkNumber('Server.close', 'forceCloseAfter', forceCloseAfter, 0);
+    if (drainTimeout !== undefined) checkTimerDelay('Server.close', 'drainTimeout', drainTimeout);
+    if (forceCloseAfter !== 'never') checkTimerDelay('Server.close', 'forceCloseAfter', forceCloseAfter);
     if (!this.closeStarted) {
       this.shutdown();
       const closeOptions = { forceCloseAfter };

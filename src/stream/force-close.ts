@@ -1,5 +1,6 @@
 import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
 import { ConnectionAbortedError } from '../errors';
+import { checkTimerDelay } from '../validate';
 
 /** How long a close waits for the writer to flush before it forces the connection closed: 30 s, as in Async. */
 export const CLOSE_FORCE_AFTER = 30_000;
@@ -24,6 +25,7 @@ export function forceCloseAfter(options: WriterCloseOptions): number | 'never' {
       `close: forceCloseAfter must be a number >= 0 or 'never', got ${String(forceCloseAfter)}`,
     );
   }
+  if (forceCloseAfter !== 'never') checkTimerDelay('close', 'forceCloseAfter', forceCloseAfter);
   return forceCloseAfter;
 }
 
